@@ -1,0 +1,22 @@
+"""The one settings object, read from CHANCERY_* environment variables at the entry points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.model_files import DEFAULT_MODEL_SHA256
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHANCERY_", extra="ignore")
+
+    model_path: Path | None = None
+    """A local sentence-transformers folder; unset means the bundled all-MiniLM-L6-v2."""
+    model_sha256: str = DEFAULT_MODEL_SHA256
+    """Expected SHA-256 of the default model's weights (checked at load)."""
+    chunk_tokens: int = Field(default=200, ge=16)
+    overlap_tokens: int = Field(default=40, ge=0)
+    max_file_bytes: int = Field(default=200 * 1024 * 1024, ge=1)

@@ -1,0 +1,59 @@
+"""Shared fixtures: the reference corpus, the sample documents and small tokenizers."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+SAMPLES = REPO / "samples"
+REFERENCE_PDF = "kcss-serbia-security-doctrine.pdf"
+
+
+def _need(path: Path) -> Path:
+    if path.exists():
+        return path
+    message = f"{path} is missing"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; CI must have ../shared/corpus beside the repository")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    return _need(CORPUS)
+
+
+@pytest.fixture(scope="session")
+def reference_pdf(corpus_dir: Path) -> Path:
+    return _need(corpus_dir / REFERENCE_PDF)
+
+
+class WhitespaceTokenizer:
+    """A stand-in tokenizer for fast tests: every run of non-space characters is a token."""
+
+    _TOKEN = re.compile(r"\S+")
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        return [[m.span() for m in self._TOKEN.finditer(text)] for text in texts]
+
+    def count(self, text: str) -> int:
+        return len(self._TOKEN.findall(text))
+
+
+@pytest.fixture(scope="session")
+def whitespace_tokenizer() -> WhitespaceTokenizer:
+    return WhitespaceTokenizer()
+
+
+@pytest.fixture(scope="session")
+def model_tokenizer():  # type: ignore[no-untyped-def]
+    from index.model_files import bundled_model_dir
+    from index.tokenizer import ModelTokenizer
+
+    return ModelTokenizer.from_model_dir(bundled_model_dir())
