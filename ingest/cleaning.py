@@ -54,7 +54,7 @@ class _Block:
 
 
 def clean_document(raw: RawDocument) -> tuple[Page, ...]:
-    pages = _strip_running_lines(raw.pages)
+    pages = _strip_running_lines(raw.pages) if raw.printed_pages else list(raw.pages)
     body_size = _body_size(pages)
     levels = _heading_levels(pages, body_size)
     typical = _typical_line_length(pages)
@@ -201,11 +201,9 @@ def _line_kinds(lines: Sequence[RawLine], body_size: float) -> list[_Kind]:
     start = len(lines)
     while start > 0 and 0 < lines[start - 1].size <= body_size * _FOOTNOTE_RATIO:
         start -= 1
-    first_note = next(
-        (i for i in range(start, len(lines)) if _FOOTNOTE_START.match(lines[i].text)), None
-    )
-    if first_note is not None:
-        kinds[first_note:] = [_Kind.FOOTNOTE] * (len(lines) - first_note)
+    # A note carried over from the previous page opens the run without a number of its own.
+    if any(_FOOTNOTE_START.match(lines[i].text) for i in range(start, len(lines))):
+        kinds[start:] = [_Kind.FOOTNOTE] * (len(lines) - start)
     return kinds
 
 

@@ -69,6 +69,7 @@ def load_docx(data: bytes) -> RawDocument:
             for number, lines in enumerate(pager.pages, start=1)
         ),
         title=title,
+        printed_pages=False,
     )
 
 

@@ -43,7 +43,9 @@ def load_html(data: bytes) -> RawDocument:
         ]
     if not lines:
         raise LoadError("the HTML page has no visible text")
-    return RawDocument(pages=(RawPage(number=1, lines=tuple(lines)),), title=title or None)
+    return RawDocument(
+        pages=(RawPage(number=1, lines=tuple(lines)),), title=title or None, printed_pages=False
+    )
 
 
 def _hidden(element: Tag) -> bool:

@@ -19,8 +19,10 @@ from ingest.raw import LoadError, RawDocument, RawLine, RawPage
 _BOLD_WEIGHT = 600
 _SUPERSCRIPT_RATIO = 0.85
 _DIGIT_RUN = re.compile(r"\d+")
-# PDFium reports a hyphen it judged to be a soft line-end hyphen as U+0002.
+# PDFium reports a hyphen it judged to be a soft line-end hyphen as U+0002, or as U+FFFE with
+# the line break already removed ("infra\ufffestructure").
 _SOFT_HYPHEN = "\x02"
+_JOINED_HYPHEN = re.compile("(.?)\ufffe(.?)")
 
 
 def load_pdf(data: bytes) -> RawDocument:
@@ -76,7 +78,7 @@ def _lines(textpage: pdfium.PdfTextPage, text: str) -> list[RawLine]:
     position = 0
     for raw in text.split("\r\n"):
         start, position = position, position + len(raw) + 2
-        line_text = raw.replace("\n", " ").replace("\r", " ")
+        line_text = _JOINED_HYPHEN.sub(_rejoin, raw.replace("\n", " ").replace("\r", " "))
         stripped = line_text.lstrip()
         if not stripped.strip():
             continue
@@ -97,6 +99,13 @@ def _lines(textpage: pdfium.PdfTextPage, text: str) -> list[RawLine]:
             RawLine(text=body.strip(), size=round(size, 1), bold=_is_bold(textpage, first))
         )
     return lines
+
+
+def _rejoin(match: re.Match[str]) -> str:
+    """'infra' + 'structure' join; a compound such as 'EU' + 'led' keeps its hyphen."""
+    left, right = match.group(1), match.group(2)
+    joiner = "" if left.islower() and right.islower() else "-"
+    return left + joiner + right
 
 
 def _drop_superscripts(textpage: pdfium.PdfTextPage, start: int, line: str, size: float) -> str:

@@ -33,3 +33,6 @@ class RawDocument:
     pages: tuple[RawPage, ...]
     title: str | None = None
     """Title from the file's own metadata, when it has one."""
+    printed_pages: bool = True
+    """Whether pages were laid out for print and so may carry running headers and footers
+    (PDF, text with form feeds); HTML and Word text never includes them."""
