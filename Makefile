@@ -25,8 +25,12 @@ $(STAMP): pyproject.toml constraints.txt
 samples: setup
 	$(BIN)/python samples/generate.py --check
 
+DEMO_INDEX := var/demo-index
+DEMO_FILES := samples/northland-national-security-strategy.pdf samples/northland-energy-brief.md samples/astoria-relations-note.html
+
 demo: setup
-	$(BIN)/chancery inspect samples/northland-national-security-strategy.pdf
+	$(BIN)/chancery ingest $(DEMO_FILES) --index $(DEMO_INDEX)
+	$(BIN)/chancery search "Who chairs the National Security Council?" --index $(DEMO_INDEX) -k 3
 
 test: setup
 	$(BIN)/pytest

@@ -11,11 +11,16 @@ from typing import Annotated, Any
 import typer
 
 from index.model_files import ModelError
+from index.retrieve import Hit, Mode, Retriever
+from index.store import StoreError, load_index, require_index
+from index.update import update_index
 from ingest.chunking import chunk_document
 from ingest.loaders import load_document
-from ingest.models import Chunk, Document
+from ingest.models import Chunk, Document, FileStatus
+from ingest.pipeline import ingest_files
 from ingest.raw import LoadError
-from service.model import tokenizer_and_config
+from service.model import chunking_parameters, make_embedder, tokenizer_and_config
+from service.progress import IngestProgress
 from service.settings import Settings
 
 app = typer.Typer(
@@ -76,6 +81,152 @@ def inspect(
         _print_pages(document)
 
 
+IndexOption = Annotated[
+    Path | None,
+    typer.Option("--index", help="Index folder (default: CHANCERY_INDEX_DIR or var/index)."),
+]
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively).")],
+    index: IndexOption = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Re-embed everything (after a model change).")
+    ] = False,
+) -> None:
+    """Add new or changed files to an index; unchanged files are not embedded again."""
+    settings = Settings()
+    root = index or settings.index_dir
+    tokenizer, config = tokenizer_and_config(settings)
+    embedder = make_embedder(settings)
+    progress = IngestProgress()
+    documents: list[tuple[Document, tuple[Chunk, ...]]] = []
+    failures: list[tuple[Path, str]] = []
+    seen: dict[str, Path] = {}
+    chunker = lambda document: chunk_document(document, tokenizer, config)  # noqa: E731
+    for result in ingest_files(paths, chunker, settings.max_file_bytes):
+        report = result.report
+        progress.file_done(report.pages, report.chunks)
+        if report.status is FileStatus.FAILED or result.document is None:
+            failures.append((report.path, report.reason))
+            continue
+        for warning in report.warnings:
+            progress.write(f"warning: {report.path}: {warning}")
+        doc_id = result.document.doc_id
+        if doc_id in seen:
+            failures.append(
+                (
+                    report.path,
+                    f"another file with the same name ({seen[doc_id]}) "
+                    "is in this batch; document ids come from file names",
+                )
+            )
+            continue
+        seen[doc_id] = report.path
+        documents.append((result.document, result.chunks))
+    try:
+        outcome = update_index(
+            root,
+            documents,
+            embedder,
+            chunking_parameters(config),
+            rebuild=rebuild,
+            progress=progress.chunks_embedded,
+        )
+    finally:
+        progress.close()
+    typer.echo(
+        f"{root}: {len(outcome.added)} added, {len(outcome.replaced)} replaced, "
+        f"{len(outcome.unchanged)} unchanged, {len(failures)} failed; "
+        f"{progress.pages} pages, {outcome.embedded_chunks} chunks embedded "
+        f"in {progress.elapsed:.1f} s"
+        + (f" (version {outcome.version.name})" if outcome.version else " (no change written)")
+    )
+    for path, reason in failures:
+        typer.echo(f"failed: {path}: {reason}", err=True)
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def remove(
+    doc: Annotated[str, typer.Argument(help="Document id or file name.")],
+    index: IndexOption = None,
+) -> None:
+    """Remove one document from an index."""
+    settings = Settings()
+    root = index or settings.index_dir
+    require_index(root)  # fail before the model loads when there is nothing to search
+    embedder = make_embedder(settings)
+    loaded = load_index(root, embedder.identity)
+    try:
+        doc_id = Retriever(loaded, embedder).resolve_documents([doc])[0]
+        chunking = loaded.manifest.chunking
+    finally:
+        loaded.close()
+    outcome = update_index(root, [], embedder, chunking, remove=[doc_id])
+    typer.echo(
+        f"{root}: removed {doc_id}"
+        + (f" (version {outcome.version.name})" if outcome.version else "")
+    )
+
+
+@app.command()
+def search(
+    question: Annotated[str, typer.Argument(help="The question, in plain words.")],
+    index: IndexOption = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many hits.")] = 10,
+    mode: Annotated[Mode, typer.Option("--mode", help="Retrieval mode.")] = Mode.HYBRID,
+    doc: Annotated[
+        list[str] | None, typer.Option("--doc", help="Only this document (repeatable).")
+    ] = None,
+    pages: Annotated[
+        bool, typer.Option("--distinct-pages", help="At most one hit per page.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Search an index and print the best passages with their pages."""
+    if not question.strip():
+        raise CliError("the question is empty")
+    settings = Settings()
+    root = index or settings.index_dir
+    require_index(root)  # fail before the model loads when there is nothing to search
+    embedder = make_embedder(settings)
+    loaded = load_index(root, embedder.identity)
+    try:
+        result = Retriever(loaded, embedder).search(question, k, mode, doc, pages)
+    finally:
+        loaded.close()
+    if as_json:
+        typer.echo(json.dumps({"hits": [hit_json(h) for h in result.hits]}, ensure_ascii=False))
+        return
+    if not result.hits:
+        typer.echo("no passage matches the question")
+    for rank, hit in enumerate(result.hits, start=1):
+        span = _pages(hit.chunk)
+        typer.echo(f"[{rank}] {hit.file_name} {span}  score {hit.score:.4f}  {hit.heading}")
+        typer.echo(f"    {_preview(hit.chunk.text, 400)}\n")
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    return {
+        "chunk_id": hit.chunk.chunk_id,
+        "doc": hit.file_name,
+        "page_start": hit.chunk.page_start,
+        "page_end": hit.chunk.page_end,
+        "heading": hit.heading,
+        "text": hit.chunk.text,
+        "score": round(hit.score, 6),
+    }
+
+
+def _pages(chunk: Chunk) -> str:
+    if chunk.page_start == chunk.page_end:
+        return f"p. {chunk.page_start}"
+    return f"pp. {chunk.page_start}-{chunk.page_end}"
+
+
 def _document_json(document: Document) -> dict[str, Any]:
     data = asdict(document)
     for page in data["pages"]:
@@ -108,29 +259,34 @@ def _print_chunks(chunks: list[Chunk]) -> None:
         typer.echo(f"    {chunk.text}\n")
 
 
-def _preview(text: str) -> str:
+def _preview(text: str, limit: int = _PREVIEW_CHARS) -> str:
     flat = " ".join(text.split())
-    return flat if len(flat) <= _PREVIEW_CHARS else flat[: _PREVIEW_CHARS - 1] + "…"
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def main() -> None:
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line and return its exit code; errors are printed as one sentence."""
     try:
-        app(standalone_mode=False)
-    except (CliError, ModelError) as exc:
+        code = app(args=argv, standalone_mode=False)
+    except (CliError, ModelError, StoreError) as exc:
         typer.echo(f"chancery: {exc}", err=True)
-        sys.exit(1)
+        return 1
     except typer.Abort:
         typer.echo("chancery: aborted", err=True)
-        sys.exit(130)
+        return 130
     except (typer.Exit, SystemExit) as exc:
         code = getattr(exc, "exit_code", getattr(exc, "code", 0))
-        sys.exit(code if isinstance(code, int) else 1)
     except Exception as exc:
         # click's usage errors arrive here in non-standalone mode and carry their own message.
         show = getattr(exc, "format_message", None)
         message = show() if callable(show) else f"internal error: {type(exc).__name__}: {exc}"
         typer.echo(f"chancery: {message}", err=True)
-        sys.exit(2)
+        return 2
+    return code if isinstance(code, int) else 0
+
+
+def main() -> None:
+    sys.exit(run())
 
 
 if __name__ == "__main__":

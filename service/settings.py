@@ -20,3 +20,7 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(default=200, ge=16)
     overlap_tokens: int = Field(default=40, ge=0)
     max_file_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    index_dir: Path = Path("var/index")
+    """Where `chancery serve` and commands without --index find the index."""
+    embed_bf16: bool | None = None
+    """bfloat16 inference on CPUs that support it natively; unset means detect."""

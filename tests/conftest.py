@@ -29,6 +29,15 @@ def corpus_dir() -> Path:
     return _need(CORPUS)
 
 
+CORPUS_FILES = ("kcss-serbia-security-doctrine.pdf", "kcss-report-news.txt")
+"""The corpus proper; the README beside them describes it and is not part of it."""
+
+
+@pytest.fixture(scope="session")
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    return [_need(corpus_dir / name) for name in CORPUS_FILES]
+
+
 @pytest.fixture(scope="session")
 def reference_pdf(corpus_dir: Path) -> Path:
     return _need(corpus_dir / REFERENCE_PDF)

@@ -1,0 +1,349 @@
+"""The index directory: versioned, written atomically, loaded only by the model that built it.
+
+Layout of an index folder ROOT:
+
+    ROOT/current        symlink to the version in service, switched with one atomic rename
+    ROOT/v-<stamp>/     manifest.json, vectors.npy, vectors.faiss, bm25/, records.sqlite
+    ROOT/.lock          held while a writer works, so two ingests cannot interleave
+
+A new version is built in a temporary folder, fsynced, renamed into place, and only then does
+`current` switch to it. A process killed at any moment leaves `current` pointing at a complete
+version. Each version is canonical — documents sorted by id, chunks in reading order — and its
+search structures are derived from that order, so an index updated by any sequence of adds and
+removes searches exactly like a fresh build of the same files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import platform
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from index.embedder import EmbedderIdentity, Vectors
+from index.lexical import LexicalIndex
+from index.records import DocumentInfo, Records, write_records
+from index.vectors import VectorIndex, VectorIndexSpec
+from ingest.models import Chunk, Document
+
+SCHEMA_VERSION = 1
+CURRENT = "current"
+MANIFEST = "manifest.json"
+_VECTORS = "vectors.npy"
+_FAISS = "vectors.faiss"
+_BM25 = "bm25"
+_RECORDS = "records.sqlite"
+_LOCK = ".lock"
+_KEEP_OLD_VERSIONS = 1
+"""Versions kept besides `current`, so a reader that resolved the old link can finish."""
+_LIBRARIES = ("chancery", "faiss-cpu", "bm25s", "sentence-transformers", "torch", "pypdfium2")
+
+
+class StoreError(Exception):
+    """The index cannot be used as asked; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ChunkingParameters:
+    size: int
+    overlap: int
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class ManifestDocument:
+    doc_id: str
+    file_name: str
+    title: str
+    sha256: str
+    pages: int
+    chunks: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    schema_version: int
+    embedder: EmbedderIdentity
+    chunking: ChunkingParameters
+    vector_index: VectorIndexSpec
+    documents: tuple[ManifestDocument, ...]
+    chunk_count: int
+    created_at: str
+    libraries: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        return cls(
+            schema_version=int(data["schema_version"]),
+            embedder=EmbedderIdentity(**data["embedder"]),
+            chunking=ChunkingParameters(**data["chunking"]),
+            vector_index=VectorIndexSpec(**data["vector_index"]),
+            documents=tuple(ManifestDocument(**d) for d in data["documents"]),
+            chunk_count=int(data["chunk_count"]),
+            created_at=str(data["created_at"]),
+            libraries=dict(data.get("libraries", {})),
+        )
+
+
+@dataclass(frozen=True)
+class DocumentEntry:
+    """A document, its chunks and their vectors, as one version of an index holds them."""
+
+    document: Document
+    chunks: tuple[Chunk, ...]
+    vectors: Vectors
+
+
+class Index:
+    """One loaded, read-only version of an index."""
+
+    def __init__(self, directory: Path, manifest: Manifest) -> None:
+        self.directory = directory
+        self.manifest = manifest
+        self.vectors = VectorIndex.load(directory / _FAISS, manifest.vector_index)
+        self.lexical = LexicalIndex.load(directory / _BM25)
+        self.records = Records(directory / _RECORDS)
+
+    @property
+    def version(self) -> str:
+        return self.directory.name
+
+    def documents(self) -> list[DocumentInfo]:
+        return self.records.documents()
+
+    def stored_vectors(self) -> Vectors:
+        vectors: Vectors = np.load(self.directory / _VECTORS, mmap_mode="r", allow_pickle=False)
+        return vectors
+
+    def entries(self) -> Iterator[DocumentEntry]:
+        """Every document with its chunks and vectors (to carry into a new version)."""
+        vectors = self.stored_vectors()
+        for info in self.documents():
+            document = self.records.document(info.doc_id)
+            if document is None:
+                continue
+            rows_and_chunks = self.records.chunks_of(info.doc_id)
+            rows = [row for row, _ in rows_and_chunks]
+            yield DocumentEntry(
+                document,
+                tuple(chunk for _, chunk in rows_and_chunks),
+                np.array(vectors[rows], dtype=np.float32),
+            )
+
+    def close(self) -> None:
+        self.records.close()
+
+
+def current_version(root: Path) -> Path | None:
+    link = root / CURRENT
+    if not link.is_symlink():
+        return None
+    return root / link.readlink()
+
+
+def require_index(root: Path) -> Path:
+    """The version `root/current` points to; an error saying what to do when there is none."""
+    version = current_version(root)
+    if version is None:
+        raise StoreError(
+            f"{root} holds no index; build one with `chancery ingest FILES --index {root}`"
+        )
+    return version
+
+
+def load_index(
+    root: Path, embedder: EmbedderIdentity, chunking: ChunkingParameters | None = None
+) -> Index:
+    """Load the version `root/current` points to, refusing one built differently."""
+    version = require_index(root)
+    manifest = read_manifest(version)
+    check_compatible(manifest, embedder, chunking, root)
+    return Index(version, manifest)
+
+
+def read_manifest(version: Path) -> Manifest:
+    try:
+        manifest = Manifest.from_json((version / MANIFEST).read_text())
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StoreError(
+            f"the index manifest in {version} is unreadable ({exc}); rebuild the index"
+        ) from exc
+    return manifest
+
+
+def check_compatible(
+    manifest: Manifest,
+    embedder: EmbedderIdentity,
+    chunking: ChunkingParameters | None,
+    root: Path,
+) -> None:
+    if manifest.schema_version != SCHEMA_VERSION:
+        raise StoreError(
+            f"the index in {root} has schema version {manifest.schema_version}, this Chancery "
+            f"reads version {SCHEMA_VERSION}; rebuild it with `chancery ingest --rebuild`"
+        )
+    built = manifest.embedder
+    if (built.weights_sha256, built.dimension) != (embedder.weights_sha256, embedder.dimension):
+        raise StoreError(
+            f"the index in {root} was built with the model {built.model_id} "
+            f"(weights {built.weights_sha256[:12]}…, {built.dimension} dimensions) but this "
+            f"process uses {embedder.model_id} ({embedder.weights_sha256[:12]}…); set "
+            "CHANCERY_MODEL_PATH to the model that built it, or rebuild with `--rebuild`"
+        )
+    if chunking is not None and chunking != manifest.chunking:
+        raise StoreError(
+            f"the index in {root} was chunked with {asdict(manifest.chunking)}, the settings ask "
+            f"for {asdict(chunking)}; rebuild it with `chancery ingest --rebuild` to change them"
+        )
+
+
+@contextlib.contextmanager
+def writer_lock(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / _LOCK).open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise StoreError(
+                f"another process is writing the index in {root}; try again when it ends"
+            ) from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def check_root(root: Path) -> None:
+    """Refuse to write into a folder that holds something other than an index."""
+    if root.exists() and not root.is_dir():
+        raise StoreError(f"{root} is a file, not an index folder")
+    if root.is_dir() and current_version(root) is None:
+        strangers = [
+            p.name for p in root.iterdir() if p.name != _LOCK and not p.name.startswith(".tmp-")
+        ]
+        if strangers:
+            raise StoreError(
+                f"{root} is not empty and holds no index; choose a new or empty folder"
+            )
+
+
+def write_version(
+    root: Path,
+    entries: Sequence[DocumentEntry],
+    embedder: EmbedderIdentity,
+    chunking: ChunkingParameters,
+    vector_spec: VectorIndexSpec | None = None,
+) -> Path:
+    """Write a complete new version and switch `current` to it; call under `writer_lock`."""
+    ordered = sorted(entries, key=lambda e: e.document.doc_id)
+    chunks = [chunk for entry in ordered for chunk in entry.chunks]
+    vectors = (
+        np.concatenate([entry.vectors for entry in ordered]).astype(np.float32, copy=False)
+        if ordered
+        else np.zeros((0, embedder.dimension), dtype=np.float32)
+    )
+    if len(vectors) != len(chunks):
+        raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    staging = root / f".tmp-{stamp}-{os.getpid()}"
+    staging.mkdir(parents=True)
+    try:
+        np.save(staging / _VECTORS, vectors, allow_pickle=False)
+        vector_index = VectorIndex.build(vectors, vector_spec)
+        vector_index.save(staging / _FAISS)
+        LexicalIndex.build([_lexical_text(c) for c in chunks]).save(staging / _BM25)
+        write_records(staging / _RECORDS, [e.document for e in ordered], chunks)
+        manifest = Manifest(
+            schema_version=SCHEMA_VERSION,
+            embedder=embedder,
+            chunking=chunking,
+            vector_index=vector_index.spec,
+            documents=tuple(
+                ManifestDocument(
+                    e.document.doc_id,
+                    e.document.file_name,
+                    e.document.title,
+                    e.document.sha256,
+                    len(e.document.pages),
+                    len(e.chunks),
+                )
+                for e in ordered
+            ),
+            chunk_count=len(chunks),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            libraries=_library_versions(),
+        )
+        (staging / MANIFEST).write_text(manifest.to_json())
+        _fsync_tree(staging)
+        version = root / f"v-{stamp}"
+        staging.rename(version)
+        _fsync_dir(root)
+        _switch_current(root, version)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _collect_garbage(root, keep=version)
+    return version
+
+
+def _lexical_text(chunk: Chunk) -> str:
+    # Section titles carry words a question uses ("recommendations", "China") that the passage
+    # itself may not repeat.
+    return "\n".join([*chunk.heading_path[-1:], chunk.text])
+
+
+def _switch_current(root: Path, version: Path) -> None:
+    temporary = root / f".tmp-link-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    temporary.symlink_to(version.name)
+    temporary.replace(root / CURRENT)
+    _fsync_dir(root)
+
+
+def _collect_garbage(root: Path, keep: Path) -> None:
+    versions = sorted(p for p in root.glob("v-*") if p.is_dir() and p != keep)
+    for old in versions[: max(0, len(versions) - _KEEP_OLD_VERSIONS)]:
+        shutil.rmtree(old, ignore_errors=True)
+    for leftover in root.glob(".tmp-*"):
+        # Staging folders of writers that were killed; the lock says none is running now.
+        if leftover.is_dir() and not leftover.name.endswith(f"-{os.getpid()}"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _fsync_tree(directory: Path) -> None:
+    for path in directory.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    for path in [*sorted(p for p in directory.rglob("*") if p.is_dir()), directory]:
+        _fsync_dir(path)
+
+
+def _fsync_dir(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return versions

@@ -1,0 +1,35 @@
+"""A deterministic embedder for fast tests: hashed bag of words, counting what it embeds."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from index.embedder import EmbedderIdentity, Vectors
+
+_WORD = re.compile(r"\w+")
+
+
+class FakeEmbedder:
+    def __init__(self, dimension: int = 64, weights_sha256: str = "f" * 64) -> None:
+        self._identity = EmbedderIdentity("fake-bag-of-words", weights_sha256, dimension, 254)
+        self.calls = 0
+        self.texts_embedded = 0
+
+    @property
+    def identity(self) -> EmbedderIdentity:
+        return self._identity
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        self.calls += 1
+        self.texts_embedded += len(texts)
+        vectors = np.zeros((len(texts), self._identity.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in _WORD.findall(text.lower()):
+                digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+                vectors[row, int.from_bytes(digest[:4], "little") % self._identity.dimension] += 1
+            vectors[row, 0] += 1e-3  # no all-zero rows
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -1,0 +1,212 @@
+"""Index persistence: manifest, refusal of mismatches, incremental updates, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from index.retrieve import Mode, Retriever
+from index.store import (
+    CURRENT,
+    MANIFEST,
+    ChunkingParameters,
+    StoreError,
+    current_version,
+    load_index,
+    writer_lock,
+)
+from index.update import update_index
+from ingest.chunking import ChunkingConfig, chunk_document
+from ingest.loaders import load_bytes
+from ingest.models import Chunk, Document
+from tests.conftest import WhitespaceTokenizer
+from tests.fakes import FakeEmbedder
+
+CONFIG = ChunkingConfig(size=40, overlap=8, max_tokens=60)
+CHUNKING = ChunkingParameters(CONFIG.size, CONFIG.overlap, CONFIG.max_tokens)
+QUESTIONS = [
+    "gas storage before winter",
+    "who chairs the security council",
+    "border crossings with Astoria",
+    "cyber attacks on hospitals",
+]
+TEXTS = {
+    "energy.txt": "Gas storage must be full before winter. The regulator checks it every month.\f"
+    "Electricity imports come from Velmark. Wind farms grow each year.",
+    "council.txt": "The Prime Minister chairs the security council. It meets every quarter.\f"
+    "Its secretary prepares the agenda and the minutes.",
+    "border.txt": "Astoria has four border crossings with Northland. Trucks wait two hours.",
+    "cyber.md": "# Cyber\n\nHospitals suffered cyber attacks in 2024. A new agency helps them.",
+}
+
+
+def _doc(name: str, text: str | None = None) -> tuple[Document, list[Chunk]]:
+    document = load_bytes(name, (text or TEXTS[name]).encode()).document
+    return document, chunk_document(document, WhitespaceTokenizer(), CONFIG)
+
+
+def _results(root: Path, embedder: FakeEmbedder) -> list[list[tuple[str, int, str]]]:
+    index = load_index(root, embedder.identity, CHUNKING)
+    retriever = Retriever(index, embedder)
+    try:
+        return [
+            [
+                (h.file_name, h.chunk.page_start, h.chunk.chunk_id)
+                for h in retriever.search(q, k=5, mode=mode).hits
+            ]
+            for q in QUESTIONS
+            for mode in Mode
+        ]
+    finally:
+        index.close()
+
+
+def test_a_new_index_has_a_manifest_recording_what_built_it(tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    update_index(tmp_path, [_doc("energy.txt"), _doc("border.txt")], embedder, CHUNKING)
+    manifest = json.loads((current_version(tmp_path) / MANIFEST).read_text())
+    assert manifest["schema_version"] == 1
+    assert manifest["embedder"]["weights_sha256"] == "f" * 64
+    assert manifest["embedder"]["dimension"] == 64
+    assert manifest["chunking"] == {"size": 40, "overlap": 8, "max_tokens": 60}
+    assert [d["file_name"] for d in manifest["documents"]] == ["border.txt", "energy.txt"]
+    assert manifest["documents"][1]["pages"] == 2
+    assert {"python", "faiss-cpu", "bm25s"} <= set(manifest["libraries"])
+    assert manifest["vector_index"]["kind"] == "flat"
+    assert (tmp_path / CURRENT).is_symlink()
+
+
+def test_loading_refuses_another_model_or_chunking(tmp_path: Path) -> None:
+    update_index(tmp_path, [_doc("energy.txt")], FakeEmbedder(), CHUNKING)
+    with pytest.raises(StoreError, match="was built with the model"):
+        load_index(tmp_path, FakeEmbedder(weights_sha256="0" * 64).identity)
+    with pytest.raises(StoreError, match="rebuild it"):
+        load_index(tmp_path, FakeEmbedder().identity, ChunkingParameters(100, 10, 254))
+    with pytest.raises(StoreError, match="holds no index"):
+        load_index(tmp_path / "missing", FakeEmbedder().identity)
+
+
+def test_loading_refuses_another_schema_version(tmp_path: Path) -> None:
+    update_index(tmp_path, [_doc("energy.txt")], FakeEmbedder(), CHUNKING)
+    manifest_path = current_version(tmp_path) / MANIFEST
+    data = json.loads(manifest_path.read_text())
+    data["schema_version"] = 99
+    manifest_path.write_text(json.dumps(data))
+    with pytest.raises(StoreError, match="schema version 99"):
+        load_index(tmp_path, FakeEmbedder().identity)
+
+
+def test_unchanged_files_are_not_embedded_again(tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    first = update_index(tmp_path, [_doc("energy.txt"), _doc("council.txt")], embedder, CHUNKING)
+    embedded = embedder.texts_embedded
+    assert first.added == ["energy.txt", "council.txt"] and embedded > 0
+    version = current_version(tmp_path)
+
+    again = update_index(tmp_path, [_doc("energy.txt"), _doc("council.txt")], embedder, CHUNKING)
+    assert again.unchanged == ["energy.txt", "council.txt"]
+    assert embedder.texts_embedded == embedded
+    assert again.version is None and current_version(tmp_path) == version
+
+    changed = _doc("council.txt", "The Minister of Defence chairs the council now.")
+    third = update_index(tmp_path, [_doc("energy.txt"), changed], embedder, CHUNKING)
+    assert third.replaced == ["council.txt"] and third.unchanged == ["energy.txt"]
+    assert embedder.texts_embedded == embedded + len(changed[1])
+
+
+def test_any_sequence_of_adds_and_removes_searches_like_a_fresh_build(tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    incremental = tmp_path / "incremental"
+    update_index(incremental, [_doc("energy.txt"), _doc("cyber.md")], embedder, CHUNKING)
+    update_index(incremental, [_doc("council.txt", "An old council text.")], embedder, CHUNKING)
+    update_index(incremental, [_doc("border.txt")], embedder, CHUNKING, remove=["cyber.md"])
+    update_index(incremental, [_doc("council.txt"), _doc("cyber.md")], embedder, CHUNKING)
+    update_index(incremental, [], embedder, CHUNKING, remove=["energy.txt"])
+    update_index(incremental, [_doc("energy.txt")], embedder, CHUNKING)
+
+    fresh = tmp_path / "fresh"
+    names = ["cyber.md", "border.txt", "energy.txt", "council.txt"]
+    update_index(fresh, [_doc(n) for n in names], embedder, CHUNKING)
+    assert _results(incremental, embedder) == _results(fresh, embedder)
+    assert any(_results(fresh, embedder))
+
+
+def test_removing_an_unknown_document_says_which_exist(tmp_path: Path) -> None:
+    update_index(tmp_path, [_doc("energy.txt")], FakeEmbedder(), CHUNKING)
+    with pytest.raises(StoreError, match=r"no document 'nope' .*energy\.txt"):
+        update_index(tmp_path, [], FakeEmbedder(), CHUNKING, remove=["nope"])
+
+
+def test_a_failure_mid_write_leaves_the_previous_index_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedder = FakeEmbedder()
+    update_index(tmp_path, [_doc("energy.txt")], embedder, CHUNKING)
+    before = _results(tmp_path, embedder)
+    version = current_version(tmp_path)
+
+    def explode(*_: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("index.store.write_records", explode)
+    with pytest.raises(OSError, match="disk full"):
+        update_index(tmp_path, [_doc("border.txt")], embedder, CHUNKING)
+    assert current_version(tmp_path) == version
+    assert _results(tmp_path, embedder) == before
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_a_second_writer_is_refused_while_one_works(tmp_path: Path) -> None:
+    with writer_lock(tmp_path), pytest.raises(StoreError, match="another process"):
+        update_index(tmp_path, [_doc("energy.txt")], FakeEmbedder(), CHUNKING)
+
+
+def test_a_folder_with_other_files_is_not_taken_over(tmp_path: Path) -> None:
+    (tmp_path / "thesis.docx").write_text("precious")
+    with pytest.raises(StoreError, match="not empty and holds no index"):
+        update_index(tmp_path, [_doc("energy.txt")], FakeEmbedder(), CHUNKING)
+    assert (tmp_path / "thesis.docx").read_text() == "precious"
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from tests.test_index_store import _doc, CHUNKING
+from tests.fakes import FakeEmbedder
+from index.update import update_index
+root = Path(sys.argv[1])
+for round in range(10_000):
+    text = "Round %d of the writer. " % round + "Gas storage and wind. " * 40
+    update_index(root, [_doc("energy.txt", text)], FakeEmbedder(), CHUNKING)
+"""
+
+
+def test_a_writer_killed_at_any_moment_leaves_a_loadable_index(tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    root = tmp_path / "index"
+    update_index(root, [_doc("energy.txt")], embedder, CHUNKING)
+    script = tmp_path / "writer.py"
+    script.write_text(_WRITER.format(repo=str(Path(__file__).resolve().parents[1])))
+    versions_seen = set()
+    for delay in [0.9, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0, 2.3]:
+        writer = subprocess.Popen([sys.executable, str(script), str(root)])
+        time.sleep(delay)
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait()
+        index = load_index(root, embedder.identity, CHUNKING)
+        try:
+            assert [d.file_name for d in index.documents()] == ["energy.txt"]
+            assert index.vectors.size == index.manifest.chunk_count > 0
+            assert Retriever(index, embedder).search("gas storage", k=3).hits
+            versions_seen.add(index.version)
+        finally:
+            index.close()
+    assert len(versions_seen) > 1, "the writer never got to switch versions; lengthen the delays"
