@@ -30,7 +30,9 @@ DEMO_FILES := samples/northland-national-security-strategy.pdf samples/northland
 
 demo: setup
 	$(BIN)/chancery ingest $(DEMO_FILES) --index $(DEMO_INDEX)
-	$(BIN)/chancery search "Who chairs the National Security Council?" --index $(DEMO_INDEX) -k 3
+	$(BIN)/chancery ask "Who is responsible for coordinating the implementation of the strategy?" --index $(DEMO_INDEX)
+	@echo "Serving on http://127.0.0.1:8000 (API docs at /docs); Ctrl-C stops it."
+	$(BIN)/chancery serve --index $(DEMO_INDEX) --host 127.0.0.1 --port 8000
 
 test: setup
 	$(BIN)/pytest
@@ -41,7 +43,7 @@ lint: setup
 	$(BIN)/mypy
 
 bench: setup
-	$(BIN)/python bench/parse_speed.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -7,6 +7,8 @@ question and read the saved matrices.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,9 +16,12 @@ import bm25s
 import numpy as np
 import numpy.typing as npt
 import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
 from bm25s.tokenization import Tokenizer
 
 _STOPWORDS = "en"
+_WORDS = re.compile(r"(?u)\b\w\w+\b")
+"""bm25s's own token pattern, so that analysed questions match the index vocabulary."""
 _LANGUAGE = "english"
 _VOCAB_FILE = "vocab.tokenizer.json"
 
@@ -30,8 +35,13 @@ class LexicalIndex:
         self._retriever = retriever
         self._tokenizer = tokenizer
         self.size = size
-        vocabulary = tokenizer.get_vocab_dict()
-        self._blank = {token_id for word, token_id in vocabulary.items() if not word.strip()}
+        self._vocabulary = tokenizer.get_vocab_dict()
+        self._blank = {i for word, i in self._vocabulary.items() if not word.strip()}
+        self._stemmer = Stemmer.Stemmer(_LANGUAGE)
+        self._stopwords = frozenset(STOPWORDS_EN)
+        self._document_frequency = (
+            np.diff(retriever.scores["indptr"]) if size else np.zeros(0, dtype=np.int64)
+        )
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
@@ -43,6 +53,23 @@ class LexicalIndex:
             )
             retriever.index(tokens, show_progress=False)
         return cls(retriever, tokenizer, len(texts))
+
+    def analyze(self, text: str) -> list[str]:
+        """The stems BM25 sees in `text`: lower-cased, stop words dropped, Snowball-stemmed."""
+        words = [w for w in _WORDS.findall(text.lower()) if w not in self._stopwords]
+        stems: list[str] = self._stemmer.stemWords(words)
+        return stems
+
+    def document_frequency(self, stem: str) -> int:
+        token_id = self._vocabulary.get(stem)
+        if token_id is None or token_id >= len(self._document_frequency):
+            return 0
+        return int(self._document_frequency[token_id])
+
+    def idf(self, stem: str) -> float:
+        """BM25's inverse document frequency; a stem the corpus never uses gets the highest."""
+        frequency = self.document_frequency(stem)
+        return math.log(1 + (self.size - frequency + 0.5) / (frequency + 0.5))
 
     def search(
         self, query: str, k: int, allowed: npt.NDArray[np.bool_] | None = None

@@ -32,6 +32,11 @@ CREATE TABLE chunks (
     token_count INTEGER NOT NULL
 );
 CREATE INDEX chunks_by_doc ON chunks (doc_id);
+CREATE TABLE sentences (
+    row INTEGER PRIMARY KEY, chunk_row INTEGER NOT NULL, start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL
+);
+CREATE INDEX sentences_by_chunk ON sentences (chunk_row);
 """
 _CHUNK_COLUMNS = (
     "chunk_id, doc_id, text, page_start, page_end, heading_path, char_start, char_end, "
@@ -48,7 +53,23 @@ class DocumentInfo:
     page_count: int
 
 
-def write_records(path: Path, documents: Sequence[Document], chunks: Iterable[Chunk]) -> None:
+@dataclass(frozen=True)
+class SentenceSpan:
+    """A sentence inside a chunk: rows index the sentence vectors and the chunk table."""
+
+    row: int
+    chunk_row: int
+    start: int
+    end: int
+
+
+def write_records(
+    path: Path,
+    documents: Sequence[Document],
+    chunks: Iterable[Chunk],
+    sentences: Iterable[tuple[int, int, int]],
+) -> None:
+    """`sentences` are (chunk_row, start, end) in sentence-vector order."""
     connection = sqlite3.connect(path)
     try:
         connection.executescript(_SCHEMA)
@@ -86,6 +107,10 @@ def write_records(path: Path, documents: Sequence[Document], chunks: Iterable[Ch
                 for row, c in enumerate(chunks)
             ),
         )
+        connection.executemany(
+            'INSERT INTO sentences (row, chunk_row, start, "end") VALUES (?, ?, ?, ?)',
+            ((row, *span) for row, span in enumerate(sentences)),
+        )
         connection.commit()
     finally:
         connection.close()
@@ -121,6 +146,17 @@ class Records:
             f"SELECT row, {_CHUNK_COLUMNS} FROM chunks WHERE doc_id = ? ORDER BY row", [doc_id]
         )
         return [(int(r[0]), _chunk(r[1:])) for r in found]
+
+    def sentences_of(self, chunk_rows: Sequence[int]) -> list[SentenceSpan]:
+        if not chunk_rows:
+            return []
+        marks = ",".join("?" * len(chunk_rows))
+        found = self._all(
+            f'SELECT row, chunk_row, start, "end" FROM sentences WHERE chunk_row IN ({marks}) '
+            "ORDER BY row",
+            list(chunk_rows),
+        )
+        return [SentenceSpan(*map(int, r)) for r in found]
 
     def rows_of(self, doc_ids: Sequence[str]) -> list[int]:
         marks = ",".join("?" * len(doc_ids))

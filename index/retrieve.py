@@ -10,7 +10,7 @@ from enum import StrEnum
 import numpy as np
 
 from index.embedder import Embedder
-from index.store import Index, StoreError
+from index.store import Index, UnknownDocumentError
 from ingest.models import Chunk
 
 RRF_K = 60
@@ -26,6 +26,8 @@ class Mode(StrEnum):
 
 @dataclass(frozen=True)
 class Hit:
+    row: int
+    """Row of the chunk in this index version (vectors, BM25, records, sentences)."""
     chunk: Chunk
     file_name: str
     title: str
@@ -59,7 +61,9 @@ class Retriever:
             doc_id = name if name in self._documents else self._by_file_name.get(name)
             if doc_id is None:
                 known = ", ".join(sorted(self._by_file_name)) or "none"
-                raise StoreError(f"no document '{name}' in the index (documents: {known})")
+                raise UnknownDocumentError(
+                    f"no document '{name}' in the index (documents: {known})"
+                )
             resolved.append(doc_id)
         return resolved
 
@@ -139,6 +143,7 @@ class Retriever:
             info = self._documents[chunk.doc_id]
             hits.append(
                 Hit(
+                    row,
                     chunk,
                     info.file_name,
                     info.title,

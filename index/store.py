@@ -39,6 +39,7 @@ SCHEMA_VERSION = 1
 CURRENT = "current"
 MANIFEST = "manifest.json"
 _VECTORS = "vectors.npy"
+_SENTENCE_VECTORS = "sentence_vectors.npy"
 _FAISS = "vectors.faiss"
 _BM25 = "bm25"
 _RECORDS = "records.sqlite"
@@ -50,6 +51,10 @@ _LIBRARIES = ("chancery", "faiss-cpu", "bm25s", "sentence-transformers", "torch"
 
 class StoreError(Exception):
     """The index cannot be used as asked; the message says what to do."""
+
+
+class UnknownDocumentError(StoreError):
+    """A document named by the caller is not in the index."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,9 @@ class DocumentEntry:
     document: Document
     chunks: tuple[Chunk, ...]
     vectors: Vectors
+    sentences: tuple[tuple[int, int, int], ...]
+    """(index of the chunk in `chunks`, start, end) of each sentence, in reading order."""
+    sentence_vectors: Vectors
 
 
 class Index:
@@ -128,19 +136,30 @@ class Index:
         vectors: Vectors = np.load(self.directory / _VECTORS, mmap_mode="r", allow_pickle=False)
         return vectors
 
+    def sentence_vectors(self) -> Vectors:
+        vectors: Vectors = np.load(
+            self.directory / _SENTENCE_VECTORS, mmap_mode="r", allow_pickle=False
+        )
+        return vectors
+
     def entries(self) -> Iterator[DocumentEntry]:
         """Every document with its chunks and vectors (to carry into a new version)."""
         vectors = self.stored_vectors()
+        sentence_vectors = self.sentence_vectors()
         for info in self.documents():
             document = self.records.document(info.doc_id)
             if document is None:
                 continue
             rows_and_chunks = self.records.chunks_of(info.doc_id)
             rows = [row for row, _ in rows_and_chunks]
+            first = rows[0] if rows else 0
+            spans = self.records.sentences_of(rows)
             yield DocumentEntry(
                 document,
                 tuple(chunk for _, chunk in rows_and_chunks),
                 np.array(vectors[rows], dtype=np.float32),
+                tuple((span.chunk_row - first, span.start, span.end) for span in spans),
+                np.array(sentence_vectors[[span.row for span in spans]], dtype=np.float32),
             )
 
     def close(self) -> None:
@@ -250,22 +269,28 @@ def write_version(
     """Write a complete new version and switch `current` to it; call under `writer_lock`."""
     ordered = sorted(entries, key=lambda e: e.document.doc_id)
     chunks = [chunk for entry in ordered for chunk in entry.chunks]
-    vectors = (
-        np.concatenate([entry.vectors for entry in ordered]).astype(np.float32, copy=False)
-        if ordered
-        else np.zeros((0, embedder.dimension), dtype=np.float32)
-    )
-    if len(vectors) != len(chunks):
-        raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+    vectors = _stack([entry.vectors for entry in ordered], embedder.dimension)
+    sentence_vectors = _stack([entry.sentence_vectors for entry in ordered], embedder.dimension)
+    sentences: list[tuple[int, int, int]] = []
+    base = 0
+    for entry in ordered:
+        sentences.extend((base + index, start, end) for index, start, end in entry.sentences)
+        base += len(entry.chunks)
+    if len(vectors) != len(chunks) or len(sentence_vectors) != len(sentences):
+        raise ValueError(
+            f"{len(chunks)} chunks but {len(vectors)} vectors, or {len(sentences)} sentences "
+            f"but {len(sentence_vectors)} sentence vectors"
+        )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     staging = root / f".tmp-{stamp}-{os.getpid()}"
     staging.mkdir(parents=True)
     try:
         np.save(staging / _VECTORS, vectors, allow_pickle=False)
+        np.save(staging / _SENTENCE_VECTORS, sentence_vectors, allow_pickle=False)
         vector_index = VectorIndex.build(vectors, vector_spec)
         vector_index.save(staging / _FAISS)
         LexicalIndex.build([_lexical_text(c) for c in chunks]).save(staging / _BM25)
-        write_records(staging / _RECORDS, [e.document for e in ordered], chunks)
+        write_records(staging / _RECORDS, [e.document for e in ordered], chunks, sentences)
         manifest = Manifest(
             schema_version=SCHEMA_VERSION,
             embedder=embedder,
@@ -297,6 +322,12 @@ def write_version(
         raise
     _collect_garbage(root, keep=version)
     return version
+
+
+def _stack(parts: Sequence[Vectors], dimension: int) -> Vectors:
+    if not parts:
+        return np.zeros((0, dimension), dtype=np.float32)
+    return np.concatenate(parts).astype(np.float32, copy=False)
 
 
 def _lexical_text(chunk: Chunk) -> str:

@@ -12,7 +12,7 @@ from index.embedder import Embedder, Vectors
 from index.store import (
     ChunkingParameters,
     DocumentEntry,
-    StoreError,
+    UnknownDocumentError,
     check_root,
     current_version,
     load_index,
@@ -21,6 +21,7 @@ from index.store import (
 )
 from index.vectors import VectorIndexSpec
 from ingest.models import Chunk, Document
+from ingest.sentences import sentence_spans
 
 EMBED_BATCH = 64
 Progress = Callable[[int], None]
@@ -66,15 +67,27 @@ def update_index(
             if existing is not None and existing.document.sha256 == document.sha256:
                 result.unchanged.append(document.doc_id)
                 continue
+            sentences = tuple(
+                (index, start, end)
+                for index, chunk in enumerate(chunks)
+                for start, end in sentence_spans(chunk.text)
+            )
             vectors = _embed(embedder, [chunk.text for chunk in chunks], progress)
+            sentence_vectors = _embed(
+                embedder, [chunks[i].text[start:end] for i, start, end in sentences], None
+            )
             result.embedded_chunks += len(chunks)
-            entries[document.doc_id] = DocumentEntry(document, tuple(chunks), vectors)
+            entries[document.doc_id] = DocumentEntry(
+                document, tuple(chunks), vectors, sentences, sentence_vectors
+            )
             (result.replaced if existing is not None else result.added).append(document.doc_id)
             changed = True
         for doc_id in remove:
             if entries.pop(doc_id, None) is None:
                 known = ", ".join(sorted(entries)) or "none"
-                raise StoreError(f"no document '{doc_id}' in the index (documents: {known})")
+                raise UnknownDocumentError(
+                    f"no document '{doc_id}' in the index (documents: {known})"
+                )
             result.removed.append(doc_id)
             changed = True
         if changed or current_version(root) is None:

@@ -16,13 +16,11 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Protocol
 
-import sentencex
-
 from ingest.models import Chunk, Document, Page
+from ingest.sentences import sentence_spans
 
 DEFAULT_CHUNK_TOKENS = 200
 DEFAULT_OVERLAP_TOKENS = 40
-_LANGUAGE = "en"
 _SENTENCE_END = re.compile(r"[.!?:;…\"”’)\]>]\s*$")
 _WORD_SEARCH_TOKENS = 24
 """How far back a forced split of an over-long sentence looks for a word boundary."""
@@ -114,7 +112,7 @@ def _units(document: Document, page_offsets: Sequence[int]) -> Iterator[_Unit]:
                 continue
             kind = _block_kind(page, start)
             current = tuple(title for _, title in path)
-            for begin, end in _sentence_spans(block):
+            for begin, end in sentence_spans(block):
                 page_units.append(
                     _Unit(
                         page_offset + start + begin,
@@ -131,27 +129,6 @@ def _block_kind(page: Page, start: int) -> _Kind:
     if page.footnotes_start is not None and start >= page.footnotes_start:
         return _Kind.FOOTNOTE
     return _Kind.BODY
-
-
-def _sentence_spans(block: str) -> Iterator[tuple[int, int]]:
-    cursor = 0
-    for sentence in sentencex.segment(_LANGUAGE, block):
-        stripped = sentence.strip()
-        if not stripped:
-            continue
-        begin = block.find(stripped, cursor)
-        if begin < 0:  # the segmenter altered the text; fall back to the rest of the block
-            rest = block[cursor:]
-            begin = cursor + len(rest) - len(rest.lstrip())
-            end = len(block.rstrip())
-            if end > begin:
-                yield begin, end
-            return
-        cursor = begin + len(stripped)
-        yield begin, cursor
-    tail = block[cursor:]
-    if tail.strip():
-        yield cursor + len(tail) - len(tail.lstrip()), len(block.rstrip())
 
 
 # -- sizing ----------------------------------------------------------------------------------

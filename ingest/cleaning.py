@@ -179,7 +179,7 @@ def _blocks(
             or level != current_level
             or (kind is _Kind.FOOTNOTE and _FOOTNOTE_START.match(line.text) is not None)
             or (kind is _Kind.BODY and _ends_paragraph(previous.text, typical))
-            or (kind is _Kind.BODY and line.bold != previous.bold)
+            or (kind is _Kind.BODY and (line.bold, line.size) != (previous.bold, previous.size))
             or (kind is _Kind.HEADING and previous.text.endswith(_SENTENCE_END))
             or line.heading_level is not None
             or line.starts_paragraph

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from index.model_files import ModelError
 from index.retrieve import Hit, Mode, Retriever
@@ -19,8 +20,10 @@ from ingest.loaders import load_document
 from ingest.models import Chunk, Document, FileStatus
 from ingest.pipeline import ingest_files
 from ingest.raw import LoadError
+from service.engine import Engine
 from service.model import chunking_parameters, make_embedder, tokenizer_and_config
 from service.progress import IngestProgress
+from service.schemas import AskRequest
 from service.settings import Settings
 
 app = typer.Typer(
@@ -207,6 +210,64 @@ def search(
         span = _pages(hit.chunk)
         typer.echo(f"[{rank}] {hit.file_name} {span}  score {hit.score:.4f}  {hit.heading}")
         typer.echo(f"    {_preview(hit.chunk.text, 400)}\n")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in plain words.")],
+    index: IndexOption = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="Passages to read.")] = 8,
+    doc: Annotated[
+        list[str] | None, typer.Option("--doc", help="Only this document (repeatable).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print exactly the /v1/ask response body.")
+    ] = False,
+) -> None:
+    """Answer a question from the documents, citing a page for every sentence."""
+    try:
+        request = AskRequest(question=question, k=k, docs=doc)
+    except ValidationError as exc:
+        raise CliError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from exc
+    settings = Settings()
+    root = index or settings.index_dir
+    require_index(root)
+    engine = Engine(root, make_embedder(settings), settings.answer_config())
+    response = engine.ask(request.question, request.k, request.docs)
+    if as_json:
+        typer.echo(response.model_dump_json())
+        return
+    typer.echo(response.answer)
+    if response.citations:
+        typer.echo("")
+    for citation in response.citations:
+        label = f" (printed {citation.page_label})" if citation.page_label else ""
+        typer.echo(f"[{citation.n}] {citation.doc}, p. {citation.page}{label}: “{citation.quote}”")
+    if response.abstained:
+        for rank, passage in enumerate(response.passages[:3], start=1):
+            pages = (
+                f"p. {passage.page_start}"
+                if passage.page_start == passage.page_end
+                else f"pp. {passage.page_start}-{passage.page_end}"
+            )
+            typer.echo(f"\n({rank}) {passage.doc} {pages}: {_preview(passage.text, 300)}")
+
+
+@app.command()
+def serve(
+    index: IndexOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the HTTP API (and its docs at /docs) over an index."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = Settings()
+    if index is not None:
+        settings = settings.model_copy(update={"index_dir": index})
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:

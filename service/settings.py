@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.model_files import DEFAULT_MODEL_SHA256
+from service.answer import AnswerConfig
 
 
 class Settings(BaseSettings):
@@ -24,3 +25,10 @@ class Settings(BaseSettings):
     """Where `chancery serve` and commands without --index find the index."""
     embed_bf16: bool | None = None
     """bfloat16 inference on CPUs that support it natively; unset means detect."""
+    abstain_min_similarity: float = AnswerConfig.min_similarity
+    abstain_min_coverage: float = AnswerConfig.min_coverage
+
+    def answer_config(self) -> AnswerConfig:
+        return AnswerConfig(
+            min_similarity=self.abstain_min_similarity, min_coverage=self.abstain_min_coverage
+        )

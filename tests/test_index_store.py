@@ -26,6 +26,7 @@ from index.update import update_index
 from ingest.chunking import ChunkingConfig, chunk_document
 from ingest.loaders import load_bytes
 from ingest.models import Chunk, Document
+from ingest.sentences import sentence_spans
 from tests.conftest import WhitespaceTokenizer
 from tests.fakes import FakeEmbedder
 
@@ -118,7 +119,9 @@ def test_unchanged_files_are_not_embedded_again(tmp_path: Path) -> None:
     changed = _doc("council.txt", "The Minister of Defence chairs the council now.")
     third = update_index(tmp_path, [_doc("energy.txt"), changed], embedder, CHUNKING)
     assert third.replaced == ["council.txt"] and third.unchanged == ["energy.txt"]
-    assert embedder.texts_embedded == embedded + len(changed[1])
+    assert third.embedded_chunks == len(changed[1])
+    sentences = sum(len(sentence_spans(chunk.text)) for chunk in changed[1])
+    assert embedder.texts_embedded == embedded + len(changed[1]) + sentences
 
 
 def test_any_sequence_of_adds_and_removes_searches_like_a_fresh_build(tmp_path: Path) -> None:
