@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test lint bench samples clean
+.PHONY: setup demo test lint bench eval samples clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,20 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+CORPUS := ../shared/corpus
+CORPUS_FILES := $(CORPUS)/kcss-serbia-security-doctrine.pdf $(CORPUS)/kcss-report-news.txt
+EVAL_INDEX := var/eval-index
+EVAL_RUNS := var/eval
+
+# The team's gold set on the reference corpus, once per retrieval mode; reports in var/eval/*/.
+eval: setup
+	$(BIN)/chancery ingest $(CORPUS_FILES) --index $(EVAL_INDEX)
+	for mode in hybrid dense bm25; do \
+	  $(BIN)/chancery eval run eval/gold/kcss.jsonl --index $(EVAL_INDEX) --mode $$mode \
+	    --out $(EVAL_RUNS)/$$mode || exit 1; \
+	done
+	$(BIN)/chancery eval compare $(EVAL_RUNS)/bm25 $(EVAL_RUNS)/hybrid
 
 bench: setup
 	$(BIN)/python bench/run_all.py

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from dataclasses import asdict
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -50,8 +51,13 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The model loads once per process, before the first request is accepted.
+        # One torch thread per request: with two, a query waits on a core another request
+        # holds (12 ms becomes hundreds); concurrency comes from the server's thread pool.
+        threads = settings.embed_threads or 1
         app.state.engine = Engine(
-            settings.index_dir, embedder or make_embedder(settings), settings.answer_config()
+            settings.index_dir,
+            embedder or make_embedder(settings, threads=threads),
+            settings.answer_config(),
         )
         yield
 
@@ -125,7 +131,8 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         info = next((d for d in records.documents() if d.doc_id == doc_id), None)
         if info is None:
             raise NotFoundError(f"no document '{doc_id}'")
-        found = records.page(doc_id, number)
+        # Range-check first: SQLite cannot even bind an integer past 64 bits.
+        found = records.page(doc_id, number) if 1 <= number <= info.page_count else None
         if found is None:
             raise NotFoundError(
                 f"'{doc_id}' has pages 1 to {info.page_count}; there is no page {number}"
@@ -138,6 +145,12 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             text=found.text,
             headings=[HeadingOut(text=h.text, level=h.level) for h in found.headings],
         )
+
+    @app.get("/v1/index", tags=["documents"])
+    def index_manifest(live: Live) -> dict[str, Any]:
+        """What built the index in service: model, chunking, documents, library versions."""
+        snapshot = live.snapshot()
+        return {"version": snapshot.index.version, "manifest": asdict(snapshot.index.manifest)}
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
@@ -162,6 +175,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
         for problem in exc.errors():
+            if problem.get("type") == "json_invalid":
+                problems.append("the request body is not valid JSON")
+                continue
             where = ".".join(str(part) for part in problem.get("loc", ()) if part != "body")
             message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
             problems.append(f"{where}: {message}" if where else message)

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from pydantic import ValidationError
 
@@ -21,7 +22,7 @@ from ingest.models import Chunk, Document, FileStatus
 from ingest.pipeline import ingest_files
 from ingest.raw import LoadError
 from service.engine import Engine
-from service.model import chunking_parameters, make_embedder, tokenizer_and_config
+from service.model import chunking_parameters, make_embedder, model_dir, tokenizer_and_config
 from service.progress import IngestProgress
 from service.schemas import AskRequest
 from service.settings import Settings
@@ -268,6 +269,68 @@ def serve(
     if index is not None:
         settings = settings.model_copy(update={"index_dir": index})
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+eval_app = typer.Typer(help="Score Chancery against gold answers.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("run")
+def eval_run(
+    gold: Annotated[Path, typer.Argument(help="Gold set (JSON Lines).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for run.json and the reports.")],
+    index: IndexOption = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="A running service instead of --index.")
+    ] = None,
+    mode: Annotated[Mode, typer.Option("--mode", help="Retrieval mode to score.")] = Mode.HYBRID,
+) -> None:
+    """Run every gold question through the public API; write run.json, report.md, report.html."""
+    from eval.gold import GoldError
+    from eval.harness import RunOptions, run_gold
+    from eval.report import write_reports
+    from eval.similarity import model_similarity
+    from eval.targets import TargetError, http_target, in_process_target
+
+    settings = Settings()
+    if url is None:
+        settings = settings.model_copy(update={"index_dir": index or settings.index_dir})
+        require_index(settings.index_dir)
+    target = http_target(url) if url else in_process_target(settings)
+    options = RunOptions(mode=mode.value, progress=sys.stderr.isatty())
+    try:
+        with target as live:
+            run = run_gold(gold, live, out, model_similarity(model_dir(settings)), options)
+    except GoldError as exc:
+        raise CliError(str(exc)) from exc
+    except (TargetError, httpx.HTTPError) as exc:
+        raise CliError(f"the service did not answer: {exc}") from exc
+    markdown, html = write_reports(out)
+    overall = run["aggregates"]["overall"]
+    for name in ("hit@1", "hit@5", "mrr@10", "ndcg@10", "citation_precision", "token_f1"):
+        value = overall.get(name, {})
+        typer.echo(
+            f"{name:>20} {value.get('mean', float('nan')):.3f} "
+            f"[{value.get('low', float('nan')):.3f}, {value.get('high', float('nan')):.3f}]"
+        )
+    abstention = run["aggregates"]["abstention"]
+    typer.echo(f"{'abstained (unans.)':>20} {abstention['abstain_rate_unanswerable']:.3f}")
+    typer.echo(f"{'false abstentions':>20} {abstention['false_abstain_rate']:.3f}")
+    typer.echo(f"reports: {markdown} and {html}")
+
+
+@eval_app.command("compare")
+def eval_compare(
+    run_a: Annotated[Path, typer.Argument(help="The baseline run folder.")],
+    run_b: Annotated[Path, typer.Argument(help="The run to compare with it.")],
+) -> None:
+    """Per-metric deltas (B - A) with intervals, and the questions that changed."""
+    from eval.compare import compare_runs, format_comparison
+
+    for folder in (run_a, run_b):
+        if not (folder / "run.json").is_file():
+            raise CliError(f"{folder} holds no run.json; make one with `chancery eval run`")
+    typer.echo(format_comparison(compare_runs(run_a, run_b)))
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:

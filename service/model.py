@@ -38,7 +38,7 @@ def chunking_parameters(config: ChunkingConfig) -> ChunkingParameters:
     return ChunkingParameters(config.size, config.overlap, config.max_tokens)
 
 
-def make_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+def make_embedder(settings: Settings, threads: int | None = None) -> SentenceTransformerEmbedder:
     # The Hugging Face libraries read these when they load a model: with them set, a missing
     # file is an error instead of a download attempt.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -51,5 +51,9 @@ def make_embedder(settings: Settings) -> SentenceTransformerEmbedder:
     model_id = DEFAULT_MODEL_ID if settings.model_path is None else str(directory.resolve())
     weights = settings.model_sha256 if settings.model_path is None else None
     return SentenceTransformerEmbedder(
-        directory, model_id=model_id, weights_sha256=weights, bf16=settings.embed_bf16
+        directory,
+        model_id=model_id,
+        weights_sha256=weights,
+        bf16=settings.embed_bf16,
+        threads=threads or settings.embed_threads,
     )

@@ -12,7 +12,7 @@ MAX_QUESTION_CHARS = 2000
 class _Question(BaseModel):
     question: str = Field(description="The question, in plain words.")
     docs: list[str] | None = Field(
-        default=None, description="Only these documents (ids or file names)."
+        default=None, min_length=1, description="Only these documents (ids or file names)."
     )
 
     @field_validator("question")

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     """Where `chancery serve` and commands without --index find the index."""
     embed_bf16: bool | None = None
     """bfloat16 inference on CPUs that support it natively; unset means detect."""
+    embed_threads: int | None = Field(default=None, ge=1)
+    """Torch threads for embedding; unset means all cores for ingest and one per request when
+    serving."""
     abstain_min_similarity: float = AnswerConfig.min_similarity
     abstain_min_coverage: float = AnswerConfig.min_coverage
 

@@ -1,0 +1,123 @@
+"""The two pipelines the benchmarks compare: Chancery's and the standard LangChain recipe.
+
+The LangChain side is the recipe FINDINGS.md measured before Chancery existed — PyPDFLoader (and
+TextLoader), RecursiveCharacterTextSplitter(1000, 200), the same all-MiniLM-L6-v2 folder, FAISS —
+with LangChain's defaults everywhere else, since defaults are what most users run.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import benchlib
+from langchain_community.document_loaders import PyPDFLoader, TextLoader
+from langchain_community.embeddings import HuggingFaceEmbeddings
+from langchain_community.vectorstores import FAISS
+from langchain_core.documents import Document as LCDocument
+from langchain_core.embeddings import Embeddings
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from index.embedder import Embedder
+from index.model_files import bundled_model_dir
+from index.store import ChunkingParameters
+from index.update import update_index
+from ingest.chunking import ChunkingConfig, Tokenizer, chunk_document
+from ingest.loaders import load_document
+from ingest.models import Chunk, Document
+
+LC_CHUNK_SIZE = 1000
+LC_CHUNK_OVERLAP = 200
+CORPUS_FILES = (benchlib.REFERENCE_PDF, benchlib.REFERENCE_TXT)
+
+
+# -- Chancery ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChunkedCorpus:
+    documents: list[tuple[Document, list[Chunk]]]
+    parse_s: float
+    chunk_s: float
+
+    @property
+    def pages(self) -> int:
+        return sum(len(document.pages) for document, _ in self.documents)
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return [chunk for _, chunks in self.documents for chunk in chunks]
+
+
+def chancery_chunks(corpus: Path, tokenizer: Tokenizer, config: ChunkingConfig) -> ChunkedCorpus:
+    loaded, parse_s = benchlib.timed(
+        lambda: [load_document(corpus / name).document for name in CORPUS_FILES]
+    )
+    chunked, chunk_s = benchlib.timed(
+        lambda: [(document, chunk_document(document, tokenizer, config)) for document in loaded]
+    )
+    return ChunkedCorpus(chunked, parse_s, chunk_s)
+
+
+def chancery_index(
+    root: Path, corpus: ChunkedCorpus, embedder: Embedder, parameters: ChunkingParameters
+) -> float:
+    """Seconds to embed the chunks and write a complete index version (FAISS, BM25, records)."""
+    _, seconds = benchlib.timed(lambda: update_index(root, corpus.documents, embedder, parameters))
+    return seconds
+
+
+def fresh_index_dir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="chancery-bench-")
+
+
+# -- LangChain ---------------------------------------------------------------------------------
+
+
+def langchain_load(corpus: Path) -> list[LCDocument]:
+    """One LangChain document per PDF page (PyPDFLoader's default), one for the text file."""
+    pages = PyPDFLoader(str(corpus / benchlib.REFERENCE_PDF)).load()
+    return pages + TextLoader(str(corpus / benchlib.REFERENCE_TXT), encoding="utf-8").load()
+
+
+def langchain_split(documents: Sequence[LCDocument]) -> list[LCDocument]:
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=LC_CHUNK_SIZE, chunk_overlap=LC_CHUNK_OVERLAP
+    )
+    return splitter.split_documents(list(documents))
+
+
+def langchain_store(chunks: Sequence[LCDocument], embeddings: Embeddings) -> FAISS:
+    return FAISS.from_documents(list(chunks), embeddings)
+
+
+def huggingface_embeddings() -> HuggingFaceEmbeddings:
+    """The recipe's own embedding class on the bundled model folder (no download: a local path)."""
+    return HuggingFaceEmbeddings(
+        model_name=str(bundled_model_dir()), model_kwargs={"device": "cpu"}
+    )
+
+
+class ChanceryEmbeddings(Embeddings):
+    """Chancery's embedder behind LangChain's interface, to separate pipeline from model speed."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vectors: list[list[float]] = self._embedder.embed(texts).tolist()
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        vector: list[float] = self._embedder.embed([text])[0].tolist()
+        return vector
+
+
+def langchain_location(document: LCDocument) -> tuple[str, int]:
+    """(file name, 1-based page): PyPDFLoader's `page` is 0-based; a text file is page 1."""
+    metadata: dict[str, Any] = document.metadata
+    page = metadata.get("page")
+    return Path(str(metadata["source"])).name, 1 if page is None else int(page) + 1

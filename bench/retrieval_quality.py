@@ -1,0 +1,202 @@
+"""Page-level retrieval quality on the gold set: Chancery dense/BM25/hybrid vs the LangChain recipe.
+
+A retrieved chunk is a hit when it comes from an evidence document and its page span covers an
+evidence page. Wide chunks cover more pages and so flatter this metric (FINDINGS.md), hence the
+column with the number of distinct pages the top 5 cover. All systems use all-MiniLM-L6-v2 from
+the same folder; Chancery's index is built with `update_index` in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import benchlib
+import recipes
+
+from index.retrieve import Mode, Retriever
+from index.store import load_index
+from index.update import update_index
+from service.model import chunking_parameters, make_embedder, tokenizer_and_config
+from service.settings import Settings
+
+K = 10
+Location = frozenset[tuple[str, int]]
+"""(file name, page) pairs one retrieved chunk covers."""
+Search = Callable[[str], list[Location]]
+
+
+# -- pure per-question metrics -------------------------------------------------------------------
+
+
+def first_hit_rank(retrieved: Sequence[Location], evidence: Location) -> int | None:
+    """1-based rank of the first chunk covering an evidence page, or None within the list."""
+    for rank, location in enumerate(retrieved, start=1):
+        if location & evidence:
+            return rank
+    return None
+
+
+def distinct_pages(retrieved: Sequence[Location], top: int = 5) -> int:
+    return len(frozenset().union(*retrieved[:top]))
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    id: str
+    reworded: bool
+    rank: int | None
+    pages_top5: int
+
+
+@dataclass(frozen=True)
+class SystemScore:
+    system: str
+    questions: int
+    hit_at_1: float
+    hit_at_5: float
+    hit_at_10: float
+    mrr_at_10: float
+    distinct_pages_top5: float
+    hit_at_5_reworded: float
+    reworded_questions: int
+    hit_at_5_not_reworded: float
+
+
+def hit_at(results: Sequence[QuestionResult], k: int) -> float:
+    return sum(r.rank is not None and r.rank <= k for r in results) / max(len(results), 1)
+
+
+def score(system: str, results: Sequence[QuestionResult]) -> SystemScore:
+    reworded = [r for r in results if r.reworded]
+    plain = [r for r in results if not r.reworded]
+    return SystemScore(
+        system=system,
+        questions=len(results),
+        hit_at_1=hit_at(results, 1),
+        hit_at_5=hit_at(results, 5),
+        hit_at_10=hit_at(results, 10),
+        mrr_at_10=sum(1 / r.rank for r in results if r.rank is not None and r.rank <= K)
+        / len(results),
+        distinct_pages_top5=sum(r.pages_top5 for r in results) / len(results),
+        hit_at_5_reworded=hit_at(reworded, 5),
+        reworded_questions=len(reworded),
+        hit_at_5_not_reworded=hit_at(plain, 5),
+    )
+
+
+def evaluate(search: Search, gold: Sequence[benchlib.GoldQuestion]) -> list[QuestionResult]:
+    results = []
+    for question in gold:
+        retrieved = search(question.question)[:K]
+        evidence = frozenset((item.doc, item.page) for item in question.evidence)
+        results.append(
+            QuestionResult(
+                question.id,
+                question.reworded,
+                first_hit_rank(retrieved, evidence),
+                distinct_pages(retrieved),
+            )
+        )
+    return results
+
+
+# -- the systems -----------------------------------------------------------------------------------
+
+
+def chancery_searches(corpus: Path, root: Path) -> dict[str, Search]:
+    settings = Settings()
+    tokenizer, config = tokenizer_and_config(settings)
+    embedder = make_embedder(settings)
+    chunked = recipes.chancery_chunks(corpus, tokenizer, config)
+    update_index(root, chunked.documents, embedder, chunking_parameters(config))
+    retriever = Retriever(load_index(root, embedder.identity), embedder)
+
+    def searcher(mode: Mode) -> Search:
+        def search(question: str) -> list[Location]:
+            hits = retriever.search(question, K, mode=mode).hits
+            return [
+                frozenset(
+                    (hit.file_name, page)
+                    for page in range(hit.chunk.page_start, hit.chunk.page_end + 1)
+                )
+                for hit in hits
+            ]
+
+        return search
+
+    return {
+        "Chancery hybrid": searcher(Mode.HYBRID),
+        "Chancery dense": searcher(Mode.DENSE),
+        "Chancery BM25": searcher(Mode.BM25),
+    }
+
+
+def langchain_search(corpus: Path) -> Search:
+    chunks = recipes.langchain_split(recipes.langchain_load(corpus))
+    store = recipes.langchain_store(chunks, recipes.huggingface_embeddings())
+
+    def search(question: str) -> list[Location]:
+        found = store.similarity_search(question, k=K)
+        return [frozenset({recipes.langchain_location(document)}) for document in found]
+
+    return search
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.parse_args(argv)
+    corpus = benchlib.require_corpus()
+    benchlib.quiet_libraries()
+    gold = benchlib.load_gold()
+
+    with recipes.fresh_index_dir() as tmp:
+        searches = chancery_searches(corpus, Path(tmp) / "index")
+        searches["LangChain recipe (FAISS, dense)"] = langchain_search(corpus)
+        per_question = {name: evaluate(search, gold) for name, search in searches.items()}
+    scores = [score(name, results) for name, results in per_question.items()]
+
+    reworded = scores[0].reworded_questions
+    print(f"## Retrieval quality, page level ({len(gold)} answerable gold questions, k={K})\n")
+    headers = [
+        "system",
+        "hit@1",
+        "hit@5",
+        "hit@10",
+        "MRR@10",
+        "distinct pages in top 5",
+        f"hit@5 reworded (n={reworded})",
+        f"hit@5 other (n={len(gold) - reworded})",
+    ]
+    rows = [
+        [
+            s.system,
+            s.hit_at_1,
+            s.hit_at_5,
+            s.hit_at_10,
+            s.mrr_at_10,
+            s.distinct_pages_top5,
+            s.hit_at_5_reworded,
+            s.hit_at_5_not_reworded,
+        ]
+        for s in scores
+    ]
+    print(benchlib.markdown_table(headers, rows, digits=3))
+    path = benchlib.write_results(
+        "retrieval_quality",
+        {
+            "k": K,
+            "scores": [asdict(s) for s in scores],
+            "per_question": {
+                name: [asdict(r) for r in results] for name, results in per_question.items()
+            },
+        },
+    )
+    print(f"\nJSON: {path.relative_to(benchlib.REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""Where an evaluation sends its questions: a running service (HTTP), or the same app in-process.
+
+Both speak the public HTTP API, so a run measures exactly what users and chat tools get.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+import httpx
+
+_TIMEOUT = 120.0
+
+
+class TargetError(Exception):
+    """The service did not answer as the API promises."""
+
+
+class Target:
+    def __init__(self, client: httpx.Client, name: str) -> None:
+        self._client = client
+        self.name = name
+        self._doc_ids: dict[str, str] | None = None
+        self._pages: dict[tuple[str, int], str | None] = {}
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self._client.post(path, json=body)
+        if response.status_code != 200:
+            raise TargetError(f"POST {path} answered {response.status_code}: {response.text[:200]}")
+        payload: dict[str, Any] = response.json()
+        return payload
+
+    def _get(self, path: str) -> dict[str, Any] | None:
+        response = self._client.get(path)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise TargetError(f"GET {path} answered {response.status_code}: {response.text[:200]}")
+        payload: dict[str, Any] = response.json()
+        return payload
+
+    def ask(self, question: str, k: int) -> dict[str, Any]:
+        return self._post("/v1/ask", {"question": question, "k": k})
+
+    def search(self, question: str, k: int, mode: str) -> dict[str, Any]:
+        return self._post("/v1/search", {"question": question, "k": k, "mode": mode})
+
+    def index_info(self) -> dict[str, Any]:
+        return self._get("/v1/index") or {}
+
+    def page_text(self, doc: str, page: int) -> str | None:
+        """The stored text of a page, by file name: what a citation must quote from."""
+        if self._doc_ids is None:
+            listing = self._get("/v1/documents") or {"documents": []}
+            self._doc_ids = {d["file_name"]: d["doc_id"] for d in listing["documents"]}
+        doc_id = self._doc_ids.get(doc)
+        if doc_id is None:
+            return None
+        key = (doc_id, page)
+        if key not in self._pages:
+            found = self._get(f"/v1/documents/{doc_id}/pages/{page}")
+            self._pages[key] = None if found is None else str(found["text"])
+        return self._pages[key]
+
+
+@contextmanager
+def http_target(url: str) -> Iterator[Target]:
+    with httpx.Client(base_url=url, timeout=_TIMEOUT) as client:
+        yield Target(client, url)
+
+
+@contextmanager
+def in_process_target(settings: Any) -> Iterator[Target]:
+    """The service app run inside this process (starlette's test client drives it)."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    with TestClient(create_app(settings)) as client:
+        # TestClient is an httpx.Client whose transport calls the app directly.
+        yield Target(cast(httpx.Client, client), "in-process")

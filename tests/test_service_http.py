@@ -1,0 +1,401 @@
+"""The real service over HTTP: `chancery serve` in its own process, driven with httpx.
+
+One server on the reference corpus serves most tests; the empty-index and live re-ingest tests
+start their own, since they need an index folder of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import REPO
+
+REFERENCE = "kcss-serbia-security-doctrine.pdf"
+NEWS = "kcss-report-news.txt"
+STARTUP_SECONDS = 180
+"""Generous: on a busy two-core machine the model alone can take a minute to load."""
+REQUEST_SECONDS = 120
+
+PAGE_QUESTIONS = [
+    ("When was the Kosovar Centre for Security Studies established?", 30),
+    ("Who is Serbia's primary supplier of natural gas?", 13),
+    ("Which recommendations does the report make to Kosovo?", 27),
+    ("Why does Serbia keep an observer status in the CSTO?", 12),
+    ("What did Boris Tadic say about the four pillars of Serbian foreign policy?", 19),
+    ("What share of Kosovo citizens would vote for NATO membership in a referendum?", 21),
+    ("Where did Ramadan Ilazi get his PhD?", 4),
+    ("What is Total Defense in Serbia's security doctrine?", 8),
+    ("How does the Serbian strategy view Chinese financing without democratic conditions?", 14),
+    ("Which country is Serbia's largest trading partner?", 19),
+]
+"""Questions whose answer sits on one page of the reference PDF. The answerer abstains on
+front-matter questions (the ISBN, p. 30; the reviewers, p. 2; the designer, p. 2; the author,
+p. 4): those pages are lists of labels, not sentences, so they are not asked here."""
+
+UNANSWERABLE = "What does Serbia's strategy say about Hungary's energy ties with Russia?"
+EXTRA_NOTE = (
+    "Port Veltmark harbour note\n\n"
+    "The harbour of Port Veltmark was opened in March 1987 by the Veltmark Harbour Authority. "
+    "Its breakwater is four kilometres long and shelters the ferry berths from winter storms.\n"
+)
+HIT_FIELDS = {"chunk_id", "doc", "page_start", "page_end", "heading", "text", "score"}
+CITATION_FIELDS = {"n", "doc", "title", "page", "page_label", "quote", "chunk_id", "score"}
+
+
+# -- running the server --------------------------------------------------------------------------
+
+
+def chancery(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        env=_environment(),
+    )
+
+
+def _environment() -> dict[str, str]:
+    # CHANCERY_* settings of whoever runs the tests must not change what the server does.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHANCERY_")}
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def running_server(index: Path, log: Path, ready: str = "/readyz") -> Iterator[str]:
+    """`chancery serve` on `index`; yields its base URL once `ready` answers 200."""
+    port = _free_port()
+    command = [sys.executable, "-m", "service.cli", "serve", "--index", str(index)]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=_environment(),
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_ready(process, base_url + ready, log)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        time.sleep(0.2)
+    pytest.fail(f"{url} was not 200 within {STARTUP_SECONDS} s:\n{log.read_text()[-5000:]}")
+
+
+@pytest.fixture(scope="module")
+def corpus_index(corpus_files: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("http-index")
+    result = chancery("ingest", *map(str, corpus_files), "--index", str(root))
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+@pytest.fixture(scope="module")
+def client(corpus_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    log = tmp_path_factory.mktemp("http-log") / "server.log"
+    with (
+        running_server(corpus_index, log) as base_url,
+        httpx.Client(base_url=base_url, timeout=REQUEST_SECONDS) as http,
+    ):
+        yield http
+
+
+def ask(client: httpx.Client, question: str, **extra: Any) -> dict[str, Any]:
+    response = client.post("/v1/ask", json={"question": question, **extra})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def copy_index(source: Path, target: Path) -> None:
+    """A copy of an index folder; its `current` link is relative, so it points into the copy."""
+    shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns(".lock"))
+
+
+# -- answers -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("question", "page"), PAGE_QUESTIONS)
+def test_answer_cites_the_page_that_holds_it(
+    client: httpx.Client, question: str, page: int
+) -> None:
+    body = ask(client, question)
+    assert body["abstained"] is False, body["answer"]
+    assert body["citations"], body
+    assert all(set(c) == CITATION_FIELDS for c in body["citations"])
+    cited = [(c["doc"], c["page"]) for c in body["citations"]]
+    assert (REFERENCE, page) in cited, (cited, body["answer"])
+
+
+def test_unanswerable_question_abstains_with_passages_and_no_citations(
+    client: httpx.Client,
+) -> None:
+    body = ask(client, UNANSWERABLE)
+    assert body["abstained"] is True
+    assert body["citations"] == []
+    assert body["passages"] and all(set(p) == HIT_FIELDS for p in body["passages"])
+    assert "[1]" not in body["answer"]
+
+
+def test_every_quote_is_on_its_page_and_every_marker_in_the_answer(
+    client: httpx.Client,
+) -> None:
+    ids = {d["file_name"]: d["doc_id"] for d in client.get("/v1/documents").json()["documents"]}
+    checked = 0
+    for question, _ in PAGE_QUESTIONS[:6]:
+        body = ask(client, question)
+        for citation in body["citations"]:
+            assert f"[{citation['n']}]" in body["answer"], body["answer"]
+            response = client.get(f"/v1/documents/{ids[citation['doc']]}/pages/{citation['page']}")
+            assert response.status_code == 200, response.text
+            page = response.json()
+            assert page["number"] == citation["page"] and page["doc"] == citation["doc"]
+            assert citation["quote"] in page["text"], (citation, page["text"])
+            checked += 1
+        assert [c["n"] for c in body["citations"]] == list(range(1, len(body["citations"]) + 1))
+    assert checked >= 6
+
+
+def test_ask_reports_the_index_version_and_timings(client: httpx.Client) -> None:
+    body = ask(client, PAGE_QUESTIONS[0][0], k=3)
+    assert body["index_version"] == client.get("/readyz").json()["index_version"]
+    assert body["timings_ms"]["total_ms"] > 0
+    assert len(body["passages"]) <= 3
+
+
+# -- search and documents ------------------------------------------------------------------------
+
+
+def test_search_returns_documented_hits_best_first(client: httpx.Client) -> None:
+    for mode in ("hybrid", "dense", "bm25"):
+        response = client.post(
+            "/v1/search", json={"question": "Total Defense concept", "k": 7, "mode": mode}
+        )
+        assert response.status_code == 200, response.text
+        hits = response.json()["hits"]
+        assert 0 < len(hits) <= 7
+        assert all(set(hit) == HIT_FIELDS for hit in hits)
+        assert all(hit["page_start"] <= hit["page_end"] for hit in hits)
+        scores = [hit["score"] for hit in hits]
+        assert scores == sorted(scores, reverse=True), (mode, scores)
+
+
+def test_search_document_filter(client: httpx.Client) -> None:
+    for name in (NEWS, REFERENCE):
+        response = client.post("/v1/search", json={"question": "NATO and Russia", "docs": [name]})
+        assert response.status_code == 200, response.text
+        assert {hit["doc"] for hit in response.json()["hits"]} == {name}
+    unknown = client.post("/v1/search", json={"question": "NATO", "docs": ["nope.pdf"]})
+    assert unknown.status_code == 404
+    assert "no document 'nope.pdf'" in unknown.json()["detail"]
+
+
+def test_documents_and_pages(client: httpx.Client) -> None:
+    listing = client.get("/v1/documents").json()
+    by_id = {d["doc_id"]: d for d in listing["documents"]}
+    assert set(by_id) == {REFERENCE, NEWS}
+    assert by_id[REFERENCE]["pages"] == 30
+    detail = client.get(f"/v1/documents/{REFERENCE}").json()
+    assert [p["number"] for p in detail["page_list"]] == list(range(1, 31))
+    page = client.get(f"/v1/documents/{REFERENCE}/pages/30").json()
+    assert page["doc_id"] == REFERENCE and "Established in April 2008" in page["text"]
+
+
+# -- bad requests --------------------------------------------------------------------------------
+
+_JSON = {"content-type": "application/json"}
+BAD_REQUESTS = [
+    ("empty question", "post", "/v1/ask", {"json": {"question": ""}}, 422),
+    ("whitespace question", "post", "/v1/ask", {"json": {"question": " \n\t "}}, 422),
+    ("2001 characters", "post", "/v1/ask", {"json": {"question": "a" * 2001}}, 422),
+    ("k = 0", "post", "/v1/ask", {"json": {"question": "NATO?", "k": 0}}, 422),
+    ("k = 1000", "post", "/v1/ask", {"json": {"question": "NATO?", "k": 1000}}, 422),
+    ("search k = 1000", "post", "/v1/search", {"json": {"question": "NATO", "k": 1000}}, 422),
+    ("unknown mode", "post", "/v1/search", {"json": {"question": "NATO", "mode": "x"}}, 422),
+    ("malformed JSON", "post", "/v1/ask", {"content": b'{"question": ', "headers": _JSON}, 422),
+    ("no body", "post", "/v1/ask", {"headers": _JSON}, 422),
+    ("question not a string", "post", "/v1/ask", {"json": {"question": 5}}, 422),
+    ("body not an object", "post", "/v1/search", {"json": ["NATO"]}, 422),
+    ("unknown doc filter", "post", "/v1/ask", {"json": {"question": "x", "docs": ["a.pdf"]}}, 404),
+    ("unknown page", "get", f"/v1/documents/{REFERENCE}/pages/31", {}, 404),
+    ("page 0", "get", f"/v1/documents/{REFERENCE}/pages/0", {}, 404),
+    ("page not a number", "get", f"/v1/documents/{REFERENCE}/pages/x", {}, 422),
+    ("unknown document", "get", "/v1/documents/nope.pdf", {}, 404),
+    ("unknown document's page", "get", "/v1/documents/nope.pdf/pages/1", {}, 404),
+    ("page beyond SQLite's integers", "get", f"/v1/documents/{REFERENCE}/pages/{10**20}", {}, 404),
+    ("empty document filter", "post", "/v1/ask", {"json": {"question": "NATO", "docs": []}}, 422),
+]
+
+
+@pytest.mark.parametrize(("case", "method", "path", "arguments", "status"), BAD_REQUESTS)
+def test_bad_request_is_a_4xx_with_a_detail(
+    client: httpx.Client,
+    case: str,
+    method: str,
+    path: str,
+    arguments: dict[str, Any],
+    status: int,
+) -> None:
+    response = client.request(method.upper(), path, **arguments)
+    assert response.status_code == status, (case, response.status_code, response.text)
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and detail.strip()
+    assert "Traceback" not in response.text and 'File "' not in response.text
+
+
+def test_limits_are_inclusive(client: httpx.Client) -> None:
+    assert client.post("/v1/ask", json={"question": "a" * 2000}).status_code == 200
+    assert client.post("/v1/ask", json={"question": "NATO?", "k": 50}).status_code == 200
+    assert client.post("/v1/search", json={"question": "NATO", "k": 100}).status_code == 200
+
+
+# -- no index ------------------------------------------------------------------------------------
+
+
+def test_server_without_an_index_is_alive_but_unavailable(tmp_path: Path) -> None:
+    root = tmp_path / "empty"
+    root.mkdir()
+    with (
+        running_server(root, tmp_path / "server.log", ready="/healthz") as base_url,
+        httpx.Client(base_url=base_url, timeout=REQUEST_SECONDS) as http,
+    ):
+        assert http.get("/healthz").status_code == 200
+        for response in (
+            http.post("/v1/ask", json={"question": "Who reviewed the report?"}),
+            http.post("/v1/search", json={"question": "NATO"}),
+            http.get("/v1/documents"),
+            http.get("/readyz"),
+        ):
+            assert response.status_code == 503, response.text
+            assert "chancery ingest" in response.json()["detail"]
+
+
+# -- load ----------------------------------------------------------------------------------------
+
+
+def test_fifty_concurrent_asks_all_answer_the_same_as_alone(client: httpx.Client) -> None:
+    questions = [question for question, _ in PAGE_QUESTIONS[:5]]
+    alone = {question: ask(client, question) for question in questions}
+
+    async def together() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=50)
+        async with httpx.AsyncClient(
+            base_url=str(client.base_url), timeout=REQUEST_SECONDS, limits=limits
+        ) as http:
+            return await asyncio.gather(
+                *(http.post("/v1/ask", json={"question": questions[i % 5]}) for i in range(50))
+            )
+
+    responses = asyncio.run(together())
+    assert [r.status_code for r in responses] == [200] * 50, [r.text for r in responses]
+    for i, response in enumerate(responses):
+        body, expected = response.json(), alone[questions[i % 5]]
+        assert body["answer"] == expected["answer"]
+        assert body["citations"] == expected["citations"]
+
+
+@dataclass
+class _Traffic:
+    """Requests sent in a background thread until stopped: what each returned, and when."""
+
+    base_url: str
+    limit: int = 200
+    results: list[tuple[float, int, str]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        requests = [
+            ("POST", "/v1/ask", {"question": PAGE_QUESTIONS[0][0]}),
+            ("POST", "/v1/search", {"question": "Total Defense", "k": 5}),
+            ("GET", "/v1/documents", None),
+        ]
+        with httpx.Client(base_url=self.base_url, timeout=REQUEST_SECONDS) as http:
+            while not self.stop.is_set() and len(self.results) < self.limit:
+                method, path, body = requests[len(self.results) % len(requests)]
+                started = time.monotonic()
+                try:
+                    response = http.request(method, path, json=body)
+                    self.results.append((started, response.status_code, response.text[:300]))
+                except httpx.HTTPError as exc:
+                    self.results.append((started, 0, repr(exc)))
+
+
+def test_reingest_while_serving_loses_no_request(
+    corpus_index: Path, corpus_files: list[Path], tmp_path: Path
+) -> None:
+    root = tmp_path / "index"
+    copy_index(corpus_index, root)
+    note = tmp_path / "veltmark-harbour.txt"
+    note.write_text(EXTRA_NOTE, encoding="utf-8")
+    with (
+        running_server(root, tmp_path / "server.log") as base_url,
+        httpx.Client(base_url=base_url, timeout=REQUEST_SECONDS) as http,
+    ):
+        before = http.get("/v1/documents").json()["index_version"]
+        traffic = _Traffic(base_url)
+        worker = threading.Thread(target=traffic.run)
+        worker.start()
+        try:
+            started = time.monotonic()
+            result = chancery("ingest", *map(str, corpus_files), str(note), "--index", str(root))
+            finished = time.monotonic()
+            while len(traffic.results) < traffic.limit and not any(
+                at > finished for at, _, _ in traffic.results
+            ):
+                time.sleep(0.1)
+        finally:
+            traffic.stop.set()
+            worker.join(timeout=REQUEST_SECONDS)
+        assert result.returncode == 0, result.stderr
+        assert "1 added" in result.stdout and "2 unchanged" in result.stdout
+        failed = [(status, text) for _, status, text in traffic.results if status != 200]
+        assert not failed, failed
+        assert any(started <= at <= finished for at, _, _ in traffic.results), "none during ingest"
+
+        listing = http.get("/v1/documents").json()
+        assert "veltmark-harbour.txt" in {d["doc_id"] for d in listing["documents"]}
+        assert listing["index_version"] != before
+        body = ask(http, "When was the harbour of Port Veltmark opened?")
+        assert body["index_version"] == listing["index_version"]
+        assert "veltmark-harbour.txt" in {c["doc"] for c in body["citations"]}, body
