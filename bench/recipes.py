@@ -8,6 +8,7 @@ with LangChain's defaults everywhere else, since defaults are what most users ru
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,12 +63,26 @@ def chancery_chunks(corpus: Path, tokenizer: Tokenizer, config: ChunkingConfig) 
     return ChunkedCorpus(chunked, parse_s, chunk_s)
 
 
+@dataclass(frozen=True)
+class IndexTiming:
+    embed_s: float
+    write_s: float
+    """After the last batch is embedded: FAISS and BM25 builds, SQLite records, fsync, rename."""
+
+
 def chancery_index(
     root: Path, corpus: ChunkedCorpus, embedder: Embedder, parameters: ChunkingParameters
-) -> float:
-    """Seconds to embed the chunks and write a complete index version (FAISS, BM25, records)."""
-    _, seconds = benchlib.timed(lambda: update_index(root, corpus.documents, embedder, parameters))
-    return seconds
+) -> IndexTiming:
+    """Embed the chunks and write a complete index version, timing the two phases apart."""
+    last_batch = [0.0]
+
+    def progress(_: int) -> None:
+        last_batch[0] = time.perf_counter()
+
+    started = time.perf_counter()
+    update_index(root, corpus.documents, embedder, parameters, progress=progress)
+    ended = time.perf_counter()
+    return IndexTiming(last_batch[0] - started, ended - last_batch[0])
 
 
 def fresh_index_dir() -> tempfile.TemporaryDirectory[str]:
@@ -114,6 +129,23 @@ class ChanceryEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         vector: list[float] = self._embedder.embed([text])[0].tolist()
         return vector
+
+
+class TimedEmbeddings(Embeddings):
+    """Another Embeddings with the seconds spent embedding documents added up, so that the
+    vector store's own work in `FAISS.from_documents` can be told apart from the model's."""
+
+    def __init__(self, inner: Embeddings) -> None:
+        self._inner = inner
+        self.seconds = 0.0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vectors, seconds = benchlib.timed(lambda: self._inner.embed_documents(texts))
+        self.seconds += seconds
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._inner.embed_query(text)
 
 
 def langchain_location(document: LCDocument) -> tuple[str, int]:

@@ -9,6 +9,7 @@ the same folder; Chancery's index is built with `update_index` in a temporary fo
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -106,13 +107,16 @@ def evaluate(search: Search, gold: Sequence[benchlib.GoldQuestion]) -> list[Ques
 # -- the systems -----------------------------------------------------------------------------------
 
 
-def chancery_searches(corpus: Path, root: Path) -> dict[str, Search]:
+def chancery_searches(corpus: Path, root: Path, stack: contextlib.ExitStack) -> dict[str, Search]:
+    """Dense, BM25 and hybrid search over a fresh index in `root`, closed when `stack` exits."""
     settings = Settings()
     tokenizer, config = tokenizer_and_config(settings)
     embedder = make_embedder(settings)
     chunked = recipes.chancery_chunks(corpus, tokenizer, config)
     update_index(root, chunked.documents, embedder, chunking_parameters(config))
-    retriever = Retriever(load_index(root, embedder.identity), embedder)
+    index = load_index(root, embedder.identity)
+    stack.callback(index.close)
+    retriever = Retriever(index, embedder)
 
     def searcher(mode: Mode) -> Search:
         def search(question: str) -> list[Location]:
@@ -152,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     benchlib.quiet_libraries()
     gold = benchlib.load_gold()
 
-    with recipes.fresh_index_dir() as tmp:
-        searches = chancery_searches(corpus, Path(tmp) / "index")
+    with recipes.fresh_index_dir() as tmp, contextlib.ExitStack() as stack:
+        searches = chancery_searches(corpus, Path(tmp) / "index", stack)
         searches["LangChain recipe (FAISS, dense)"] = langchain_search(corpus)
         per_question = {name: evaluate(search, gold) for name, search in searches.items()}
     scores = [score(name, results) for name, results in per_question.items()]

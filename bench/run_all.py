@@ -14,7 +14,14 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-BENCHMARKS = ("parse_speed", "ingest_throughput", "retrieval_quality", "search_latency")
+BENCHMARKS = (
+    "parse_speed",
+    "ingest_throughput",
+    "retrieval_quality",
+    "search_latency",
+    "http_latency",
+    "calibrate_abstention",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,7 +51,6 @@ EMBED_QUESTIONS = 60
 @dataclass(frozen=True)
 class Clusters:
     centers: npt.NDArray[np.float32]
-
     noise: float = NOISE
 
     @classmethod

@@ -59,6 +59,12 @@ class Interval:
             "n": self.n,
         }
 
+    def format(self) -> str:
+        """'0.81 [0.74, 0.87]', or 'n/a' when the metric is undefined for every question."""
+        if math.isnan(self.mean):
+            return "n/a"
+        return f"{self.mean:.2f} [{self.low:.2f}, {self.high:.2f}]"
+
 
 # --- retrieval -----------------------------------------------------------------------------------
 

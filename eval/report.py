@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eval.metrics import Interval
+
 RUN_FILE = "run.json"
 HIT_AT_K_PLOT = "hit_at_k.png"
 BY_TYPE_PLOT = "metrics_by_type.png"
@@ -47,19 +49,6 @@ class RunFormatError(ValueError):
 
 
 # --- the run file, typed ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Interval:
-    mean: float
-    low: float
-    high: float
-    n: int
-
-    def format(self) -> str:
-        if math.isnan(self.mean):
-            return "n/a"
-        return f"{self.mean:.2f} [{fmt(self.low)}, {fmt(self.high)}]"
 
 
 @dataclass(frozen=True)

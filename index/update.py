@@ -67,15 +67,11 @@ def update_index(
             if existing is not None and existing.document.sha256 == document.sha256:
                 result.unchanged.append(document.doc_id)
                 continue
+            spans = [sentence_spans(chunk.text) for chunk in chunks]
             sentences = tuple(
-                (index, start, end)
-                for index, chunk in enumerate(chunks)
-                for start, end in sentence_spans(chunk.text)
+                (index, start, end) for index, own in enumerate(spans) for start, end in own
             )
-            vectors = _embed(embedder, [chunk.text for chunk in chunks], progress)
-            sentence_vectors = _embed(
-                embedder, [chunks[i].text[start:end] for i, start, end in sentences], None
-            )
+            vectors, sentence_vectors = _embed(embedder, chunks, spans, progress)
             result.embedded_chunks += len(chunks)
             entries[document.doc_id] = DocumentEntry(
                 document, tuple(chunks), vectors, sentences, sentence_vectors
@@ -97,13 +93,23 @@ def update_index(
     return result
 
 
-def _embed(embedder: Embedder, texts: list[str], progress: Progress | None) -> Vectors:
-    parts = []
-    for start in range(0, len(texts), EMBED_BATCH):
-        batch = texts[start : start + EMBED_BATCH]
-        parts.append(embedder.embed(batch))
+def _embed(
+    embedder: Embedder,
+    chunks: Sequence[Chunk],
+    spans: Sequence[list[tuple[int, int]]],
+    progress: Progress | None,
+) -> tuple[Vectors, Vectors]:
+    """Chunk vectors and their sentences' vectors, in batches so progress can be shown."""
+    dimension = embedder.identity.dimension
+    chunk_parts = [np.zeros((0, dimension), dtype=np.float32)]
+    sentence_parts = [np.zeros((0, dimension), dtype=np.float32)]
+    for start in range(0, len(chunks), EMBED_BATCH):
+        batch = chunks[start : start + EMBED_BATCH]
+        vectors, sentence_vectors = embedder.embed_spans(
+            [chunk.text for chunk in batch], spans[start : start + EMBED_BATCH]
+        )
+        chunk_parts.append(vectors)
+        sentence_parts.append(sentence_vectors)
         if progress is not None:
             progress(len(batch))
-    if not parts:
-        return np.zeros((0, embedder.identity.dimension), dtype=np.float32)
-    return np.concatenate(parts)
+    return np.concatenate(chunk_parts), np.concatenate(sentence_parts)

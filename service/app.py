@@ -150,7 +150,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     def index_manifest(live: Live) -> dict[str, Any]:
         """What built the index in service: model, chunking, documents, library versions."""
         snapshot = live.snapshot()
-        return {"version": snapshot.index.version, "manifest": asdict(snapshot.index.manifest)}
+        return {"version": snapshot.index.version, **asdict(snapshot.index.manifest)}
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:

@@ -32,4 +32,16 @@ class FakeEmbedder:
                 digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
                 vectors[row, int.from_bytes(digest[:4], "little") % self._identity.dimension] += 1
             vectors[row, 0] += 1e-3  # no all-zero rows
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        normalised: Vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        return normalised
+
+    def embed_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[Vectors, Vectors]:
+        pieces = [
+            text[start:end] for text, own in zip(texts, spans, strict=True) for start, end in own
+        ]
+        span_vectors = (
+            self.embed(pieces) if pieces else np.zeros((0, self._identity.dimension), np.float32)
+        )
+        return self.embed(texts), span_vectors
