@@ -18,7 +18,7 @@ from index.store import StoreError, load_index, require_index
 from index.update import update_index
 from ingest.chunking import chunk_document
 from ingest.loaders import load_document
-from ingest.models import Chunk, Document, FileStatus
+from ingest.models import Chunk, Document
 from ingest.pipeline import ingest_files
 from ingest.raw import LoadError
 from service.engine import Engine
@@ -105,34 +105,13 @@ def ingest(
     tokenizer, config = tokenizer_and_config(settings)
     embedder = make_embedder(settings)
     progress = IngestProgress()
-    documents: list[tuple[Document, tuple[Chunk, ...]]] = []
-    failures: list[tuple[Path, str]] = []
-    seen: dict[str, Path] = {}
     chunker = lambda document: chunk_document(document, tokenizer, config)  # noqa: E731
-    for result in ingest_files(paths, chunker, settings.max_file_bytes):
-        report = result.report
-        progress.file_done(report.pages, report.chunks)
-        if report.status is FileStatus.FAILED or result.document is None:
-            failures.append((report.path, report.reason))
-            continue
-        for warning in report.warnings:
-            progress.write(f"warning: {report.path}: {warning}")
-        doc_id = result.document.doc_id
-        if doc_id in seen:
-            failures.append(
-                (
-                    report.path,
-                    f"another file with the same name ({seen[doc_id]}) "
-                    "is in this batch; document ids come from file names",
-                )
-            )
-            continue
-        seen[doc_id] = report.path
-        documents.append((result.document, result.chunks))
+    ingested = ingest_files(paths, chunker, settings.max_file_bytes, on_file=progress.file_done)
+    failures = ingested.report.failed
     try:
         outcome = update_index(
             root,
-            documents,
+            ingested.documents,
             embedder,
             chunking_parameters(config),
             rebuild=rebuild,
@@ -147,8 +126,8 @@ def ingest(
         f"in {progress.elapsed:.1f} s"
         + (f" (version {outcome.version.name})" if outcome.version else " (no change written)")
     )
-    for path, reason in failures:
-        typer.echo(f"failed: {path}: {reason}", err=True)
+    for failure in failures:
+        typer.echo(f"failed: {failure.path}: {failure.reason}", err=True)
     if failures:
         raise typer.Exit(1)
 

@@ -7,6 +7,8 @@ import time
 
 from tqdm import tqdm
 
+from ingest.models import FileReport
+
 
 class IngestProgress:
     def __init__(self) -> None:
@@ -20,10 +22,12 @@ class IngestProgress:
     def elapsed(self) -> float:
         return time.monotonic() - self._started
 
-    def file_done(self, pages: int, chunks: int) -> None:
+    def file_done(self, report: FileReport) -> None:
         self.files += 1
-        self.pages += pages
-        self.chunks += chunks
+        self.pages += report.pages
+        self.chunks += report.chunks
+        for warning in report.warnings:
+            self.write(f"warning: {report.path}: {warning}")
         rate = self.pages / max(self.elapsed, 1e-9)
         self._files.set_postfix_str(f"{self.pages} pages ({rate:.0f}/s), {self.chunks} chunks")
         self._files.update(1)

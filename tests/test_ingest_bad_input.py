@@ -98,15 +98,25 @@ def test_a_bad_file_never_stops_the_others(tmp_path: Path, good_pdf: Path) -> No
     (tmp_path / ".hidden.txt").write_text("ignored")
     tokenizer = WhitespaceTokenizer()
     config = ChunkingConfig(size=50, overlap=5, max_tokens=60)
-    results = list(ingest_files([tmp_path], lambda d: chunk_document(d, tokenizer, config)))
-    status = {r.report.path.name: r.report.status for r in results}
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "readme.md").write_text("# Another readme\n\nSame name, other folder.")
+    heard = []
+    result = ingest_files(
+        [tmp_path], lambda d: chunk_document(d, tokenizer, config), on_file=heard.append
+    )
+    assert heard == result.report.files
+    status = {r.path.relative_to(tmp_path).as_posix(): r.status for r in result.report.files}
     assert status == {
         "empty.pdf": FileStatus.FAILED,
         "good.pdf": FileStatus.OK,
         "locked.pdf": FileStatus.FAILED,
         "notes.pdf": FileStatus.FAILED,
         "readme.md": FileStatus.OK,
+        "sub/readme.md": FileStatus.FAILED,
     }
-    good = next(r for r in results if r.report.path.name == "good.pdf")
-    assert good.report.pages == 2 and good.report.chunks == len(good.chunks) > 0
-    assert all(r.report.reason for r in results if r.report.status is FileStatus.FAILED)
+    assert "another file named readme.md" in result.report.failed[-1].reason
+    good = next(r for r in result.report.ok if r.path.name == "good.pdf")
+    chunks = dict((d.file_name, c) for d, c in result.documents)["good.pdf"]
+    assert good.pages == 2 and good.chunks == len(chunks) > 0
+    assert [d.file_name for d, _ in result.documents] == ["good.pdf", "readme.md"]
+    assert all(r.reason for r in result.report.failed)
