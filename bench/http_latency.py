@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +24,8 @@ from typing import Any
 
 import benchlib
 import httpx
+
+from service import subprocess_server
 
 QUESTIONS = 20
 LOADS = ((1, 100), (16, 200))
@@ -54,13 +54,6 @@ class Measurement:
 # -- the server ----------------------------------------------------------------------------------
 
 
-def _environment(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHANCERY_")}
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    env.update(extra)
-    return env
-
-
 def build_index(corpus: Path, root: Path) -> None:
     files = [corpus / benchlib.REFERENCE_PDF, corpus / benchlib.REFERENCE_TXT]
     result = subprocess.run(
@@ -68,53 +61,23 @@ def build_index(corpus: Path, root: Path) -> None:
         capture_output=True,
         text=True,
         cwd=benchlib.REPO,
-        env=_environment({}),
+        env=subprocess_server.child_environment(),
         check=False,
     )
     if result.returncode != 0:
         raise SystemExit(f"building the index failed:\n{result.stderr}")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def running_server(index: Path, log: Path, env: dict[str, str]) -> Iterator[str]:
-    """`chancery serve` on `index`; yields its base URL once /readyz answers 200."""
-    port = _free_port()
-    command = [sys.executable, "-m", "service.cli", "serve", "--index", str(index)]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            cwd=benchlib.REPO,
-            env=_environment(env),
-        )
-    base_url = f"http://127.0.0.1:{port}"
+    """`chancery serve` on `index`; a server that dies or never gets ready ends the benchmark."""
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"the server exited with {process.returncode}:\n{log.read_text()}")
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the server was not ready in {STARTUP_SECONDS} s")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(base_url + "/readyz", timeout=5).status_code == 200:
-                    break
-            time.sleep(0.2)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        with subprocess_server.running_server(
+            index, log, startup_seconds=STARTUP_SECONDS, env=env, cwd=benchlib.REPO
+        ) as base_url:
+            yield base_url
+    except subprocess_server.ServerStartError as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 # -- the client ----------------------------------------------------------------------------------

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from service import subprocess_server
 from tests.conftest import REPO
 
 REFERENCE = "kcss-serbia-security-doctrine.pdf"
@@ -67,60 +66,20 @@ def chancery(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=600,
         cwd=REPO,
-        env=_environment(),
+        env=subprocess_server.child_environment(),
     )
-
-
-def _environment() -> dict[str, str]:
-    # CHANCERY_* settings of whoever runs the tests must not change what the server does.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHANCERY_")}
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager
 def running_server(index: Path, log: Path, ready: str = "/readyz") -> Iterator[str]:
-    """`chancery serve` on `index`; yields its base URL once `ready` answers 200."""
-    port = _free_port()
-    command = [sys.executable, "-m", "service.cli", "serve", "--index", str(index)]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-            env=_environment(),
-        )
-    base_url = f"http://127.0.0.1:{port}"
+    """`chancery serve` on `index`; a server that dies or never gets ready fails the test."""
     try:
-        _wait_until_ready(process, base_url + ready, log)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(url, timeout=5).status_code == 200:
-                return
-        time.sleep(0.2)
-    pytest.fail(f"{url} was not 200 within {STARTUP_SECONDS} s:\n{log.read_text()[-5000:]}")
+        with subprocess_server.running_server(
+            index, log, ready=ready, startup_seconds=STARTUP_SECONDS, cwd=REPO
+        ) as base_url:
+            yield base_url
+    except subprocess_server.ServerStartError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")
