@@ -197,7 +197,7 @@ class ExtractiveAnswerer:
         for span, similarity in zip(spans, similarities.tolist(), strict=True):
             rank, hit = by_row[span.chunk_row]
             text = hit.chunk.text[span.start : span.end]
-            if text in seen or not _reads_as_sentence(text):
+            if text in seen or text in hit.chunk.heading_path or not _reads_as_sentence(text):
                 continue  # overlap repeats sentences; headings and fragments make poor answers
             seen.add(text)
             overlap = len(terms & self._terms(text)) / len(terms) if terms else 0.0
@@ -288,5 +288,13 @@ def _answer_type(question: str) -> re.Pattern[str] | None:
 
 
 def _reads_as_sentence(text: str) -> bool:
+    """Not a heading, not a question (reports ask rhetorical ones), not the tail of a sentence
+    that began on the previous page."""
     words = len(text.split())
-    return words >= 4 and (text.rstrip().endswith(_SENTENCE_END) or words >= 12)
+    stripped = text.rstrip().rstrip('"”’)')
+    return (
+        words >= 4
+        and not text[:1].islower()
+        and not stripped.endswith("?")
+        and (text.rstrip().endswith(_SENTENCE_END) or words >= 12)
+    )
