@@ -85,8 +85,9 @@ class AnswerConfig:
     rank_weight: float = 0.15
     redundancy: float = 0.85
     """Skip a sentence this similar (cosine) to one already chosen."""
-    relative_floor: float = 0.8
-    """Keep further sentences only if they score at least this share of the best one."""
+    relative_floor: float = 0.9
+    """Keep further sentences only if they score at least this share of the best one: on the
+    gold set 0.9 beat 0.8 on citation precision (+0.07) at equal recall; 0.95 lost recall."""
 
 
 @dataclass(frozen=True)
