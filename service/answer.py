@@ -51,6 +51,7 @@ _HAS_DATE = re.compile(
 )
 _REFERENCE_LIKE = re.compile(r"^\d{1,3}\.\s|https?://|www\.|<http|\bpp?\.\s?\d")
 """Footnotes and bibliography entries: right to quote for a question about sources only."""
+_MAX_ENTRY_WORDS = 80
 _ASKS_SOURCE = re.compile(
     r"\b(?:source|sources|cite|cites|cited|reference|references|footnote|article|published"
     r"|publisher|wrote|written|author|authors|isbn|bibliograph\w*|link|url)\b",
@@ -142,8 +143,9 @@ class ExtractiveAnswerer:
         query = result.query_vector
         if query is None:
             query = self._embedder.embed([question])
-        candidates = self._candidates(hits, query[0], set(weights))
-        if not _ASKS_SOURCE.search(question):
+        sources = _ASKS_SOURCE.search(question) is not None
+        candidates = self._candidates(hits, query[0], set(weights), sources)
+        if not sources:
             candidates = [c for c in candidates if not _REFERENCE_LIKE.search(c.text)]
         typed = _answer_type(question)
         if typed is not None:
@@ -186,30 +188,57 @@ class ExtractiveAnswerer:
     def _term_weights(self, question: str) -> dict[str, float]:
         return {term: self._index.lexical.idf(term) for term in self._terms(question)}
 
-    def _candidates(self, hits: Sequence[Hit], query: Vectors, terms: set[str]) -> list[_Candidate]:
+    def _candidates(
+        self, hits: Sequence[Hit], query: Vectors, terms: set[str], sources: bool
+    ) -> list[_Candidate]:
+        """Sentences of the passages, scored. For a question about sources, a footnote or a
+        bibliography entry is quoted whole: the sentence splitter cuts it at every full stop."""
         by_row = {hit.row: (rank, hit) for rank, hit in enumerate(hits)}
         spans = self._index.records.sentences_of(list(by_row))
         if not spans:
             return []
         similarities = np.asarray(self._sentence_vectors[[s.row for s in spans]]) @ query
-        config = self._config
+        units: dict[tuple[int, int, int], tuple[SentenceSpan, float]] = {}
+        for span, similarity in zip(spans, similarities.tolist(), strict=True):
+            start, end = span.start, span.end
+            if sources:
+                start, end = _entry_around(by_row[span.chunk_row][1].chunk.text, start, end)
+            key = (span.chunk_row, start, end)
+            if key not in units or similarity > units[key][1]:
+                units[key] = (SentenceSpan(span.row, span.chunk_row, start, end), similarity)
         candidates = []
         seen: set[str] = set()
-        for span, similarity in zip(spans, similarities.tolist(), strict=True):
-            rank, hit = by_row[span.chunk_row]
-            text = hit.chunk.text[span.start : span.end]
-            if text in seen or text in hit.chunk.heading_path or not _reads_as_sentence(text):
-                continue  # overlap repeats sentences; headings and fragments make poor answers
+        for unit, similarity in units.values():
+            rank, hit = by_row[unit.chunk_row]
+            text = hit.chunk.text[unit.start : unit.end]
+            whole_entry = sources and _REFERENCE_LIKE.search(text) is not None
+            if text in seen or text in hit.chunk.heading_path:
+                continue  # overlap repeats sentences; headings make poor answers
+            if not whole_entry and not _reads_as_sentence(text):
+                continue  # fragments make poor answers
             seen.add(text)
-            overlap = len(terms & self._terms(text)) / len(terms) if terms else 0.0
-            prior = 1.0 - rank / len(hits)
-            score = (
-                config.similarity_weight * similarity
-                + config.overlap_weight * overlap
-                + config.rank_weight * prior
-            )
-            candidates.append(_Candidate(span, hit, text, similarity, overlap, score))
+            candidates.append(self._scored(unit, hit, text, similarity, rank, len(hits), terms))
         return candidates
+
+    def _scored(
+        self,
+        unit: SentenceSpan,
+        hit: Hit,
+        text: str,
+        similarity: float,
+        rank: int,
+        passages: int,
+        terms: set[str],
+    ) -> _Candidate:
+        config = self._config
+        overlap = len(terms & self._terms(text)) / len(terms) if terms else 0.0
+        prior = 1.0 - rank / passages
+        score = (
+            config.similarity_weight * similarity
+            + config.overlap_weight * overlap
+            + config.rank_weight * prior
+        )
+        return _Candidate(unit, hit, text, similarity, overlap, score)
 
     def _coverage(self, weights: dict[str, float], hits: Sequence[Hit]) -> float:
         """The largest IDF-weighted share of the question's terms that one passage holds."""
@@ -299,3 +328,15 @@ def _reads_as_sentence(text: str) -> bool:
         and not stripped.endswith("?")
         and (text.rstrip().endswith(_SENTENCE_END) or words >= 12)
     )
+
+
+def _entry_around(text: str, start: int, end: int) -> tuple[int, int]:
+    """The footnote or bibliography entry (one line of `text`) that holds text[start:end], or
+    the span itself when its line is ordinary prose. Lines never cross a page."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    line = text[line_start:line_end]
+    if _REFERENCE_LIKE.search(line) and len(line.split()) <= _MAX_ENTRY_WORDS:
+        return line_start, line_end
+    return start, end

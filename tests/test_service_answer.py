@@ -92,3 +92,16 @@ def test_questions_asking_for_a_number_take_sentences_with_one(index: Index) -> 
     answer = _ask(index, "How long is Northland's land border with Astoria?")
     assert not answer.abstained
     assert all(re.search(r"\d", c.quote) for c in answer.citations)
+
+
+def test_a_question_about_sources_quotes_the_footnote_whole(index: Index) -> None:
+    answer = _ask(index, "Which footnote source gives the Northland Energy Agency figures?")
+    assert not answer.abstained
+    first = answer.citations[0]
+    assert first.quote == "3. Northland Energy Agency, Annual Report 2024, p. 17."
+    assert (first.doc, first.page) == ("northland-national-security-strategy.pdf", 5)
+
+
+def test_other_questions_never_quote_footnotes(index: Index) -> None:
+    answer = _ask(index, "What does the Northland Energy Agency report about gas?")
+    assert all(not re.match(r"\d+\. ", c.quote) for c in answer.citations)
