@@ -3,7 +3,9 @@
 The baseline is the standard LangChain recipe with its own HuggingFaceEmbeddings (fp32). Chancery
 embeds under bf16 autocast where the CPU supports it, which alone roughly doubles embedding speed
 (FINDINGS.md); two extra rows — LangChain with Chancery's embedder and Chancery in fp32 — separate
-that from the rest of the pipeline. Runs are interleaved and each row reports its median.
+that from the rest of the pipeline. Chancery's embed time also covers encoding every chunk's
+sentences on their own (`embed_spans`, kept for abstention), which the recipe does not do.
+Runs are interleaved and each row reports its median.
 Model loading is excluded from every row; it is reported once, separately.
 """
 
@@ -240,7 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     print(benchlib.markdown_table(headers, rows))
     print(
         "\nEmbeddings for the LangChain baseline: `HuggingFaceEmbeddings` on the local model "
-        "folder (works offline). Index s: FAISS add and docstore for LangChain; FAISS, BM25, "
+        "folder (works offline). Chancery's embed s includes a second pass over each chunk's "
+        "sentences, each encoded on its own (deduplicated, in batches of 128) for answers and "
+        "abstention. "
+        "Index s: FAISS add and docstore for LangChain; FAISS, BM25, "
         "SQLite records, fsync and rename for Chancery. Ratios use median totals. "
         "Model loading, excluded above: "
         + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in loads.items())
