@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from index.model_files import ModelError
-from index.retrieve import Hit, Mode, Retriever
+from index.retrieve import Mode, Retriever
 from index.store import StoreError, load_index, require_index
 from index.update import update_index
 from ingest.chunking import chunk_document
@@ -24,7 +24,7 @@ from ingest.raw import LoadError
 from service.engine import Engine
 from service.model import chunking_parameters, make_embedder, model_dir, tokenizer_and_config
 from service.progress import IngestProgress
-from service.schemas import AskRequest
+from service.schemas import AskRequest, SearchResponse
 from service.settings import Settings
 
 app = typer.Typer(
@@ -175,21 +175,17 @@ def search(
     settings = Settings()
     root = index or settings.index_dir
     require_index(root)  # fail before the model loads when there is nothing to search
-    embedder = make_embedder(settings)
-    loaded = load_index(root, embedder.identity)
-    try:
-        result = Retriever(loaded, embedder).search(question, k, mode, doc, pages)
-    finally:
-        loaded.close()
+    engine = Engine(root, make_embedder(settings), settings.answer_config())
+    hits = engine.search(question, k, mode, doc, pages)
     if as_json:
-        typer.echo(json.dumps({"hits": [hit_json(h) for h in result.hits]}, ensure_ascii=False))
+        typer.echo(SearchResponse(hits=hits).model_dump_json())
         return
-    if not result.hits:
+    if not hits:
         typer.echo("no passage matches the question")
-    for rank, hit in enumerate(result.hits, start=1):
-        span = _pages(hit.chunk)
-        typer.echo(f"[{rank}] {hit.file_name} {span}  score {hit.score:.4f}  {hit.heading}")
-        typer.echo(f"    {_preview(hit.chunk.text, 400)}\n")
+    for rank, hit in enumerate(hits, start=1):
+        span = _span(hit.page_start, hit.page_end)
+        typer.echo(f"[{rank}] {hit.doc} {span}  score {hit.score:.4f}  {hit.heading}")
+        typer.echo(f"    {_preview(hit.text, 400)}\n")
 
 
 @app.command()
@@ -225,11 +221,7 @@ def ask(
         typer.echo(f"[{citation.n}] {citation.doc}, p. {citation.page}{label}: “{citation.quote}”")
     if response.abstained:
         for rank, passage in enumerate(response.passages[:3], start=1):
-            pages = (
-                f"p. {passage.page_start}"
-                if passage.page_start == passage.page_end
-                else f"pp. {passage.page_start}-{passage.page_end}"
-            )
+            pages = _span(passage.page_start, passage.page_end)
             typer.echo(f"\n({rank}) {passage.doc} {pages}: {_preview(passage.text, 300)}")
 
 
@@ -312,22 +304,8 @@ def eval_compare(
     typer.echo(format_comparison(compare_runs(run_a, run_b)))
 
 
-def hit_json(hit: Hit) -> dict[str, Any]:
-    return {
-        "chunk_id": hit.chunk.chunk_id,
-        "doc": hit.file_name,
-        "page_start": hit.chunk.page_start,
-        "page_end": hit.chunk.page_end,
-        "heading": hit.heading,
-        "text": hit.chunk.text,
-        "score": round(hit.score, 6),
-    }
-
-
-def _pages(chunk: Chunk) -> str:
-    if chunk.page_start == chunk.page_end:
-        return f"p. {chunk.page_start}"
-    return f"pp. {chunk.page_start}-{chunk.page_end}"
+def _span(start: int, end: int) -> str:
+    return f"p. {start}" if start == end else f"pp. {start}-{end}"
 
 
 def _document_json(document: Document) -> dict[str, Any]:

@@ -69,10 +69,15 @@ class Engine:
         return ask_response(answer, snapshot.index.version, timings)
 
     def search(
-        self, question: str, k: int = 10, mode: Mode = Mode.HYBRID, docs: list[str] | None = None
+        self,
+        question: str,
+        k: int = 10,
+        mode: Mode = Mode.HYBRID,
+        docs: list[str] | None = None,
+        distinct_pages: bool = False,
     ) -> list[HitOut]:
-        snapshot = self.snapshot()
-        return [hit_out(hit) for hit in snapshot.retriever.search(question, k, mode, docs).hits]
+        retriever = self.snapshot().retriever
+        return [hit_out(h) for h in retriever.search(question, k, mode, docs, distinct_pages).hits]
 
 
 def hit_out(hit: Hit) -> HitOut:
