@@ -86,10 +86,6 @@ class Chunk:
             raise IndexError(f"offset {offset} is outside a chunk of {len(self.text)} characters")
         return self.page_start + bisect_right(self.page_breaks, offset)
 
-    def pages_of(self, start: int, end: int) -> range:
-        """Pages covered by the span text[start:end] (a sentence may cross a page break)."""
-        return range(self.page_at(start), self.page_at(max(start, end - 1)) + 1)
-
 
 class FileStatus(StrEnum):
     OK = "ok"
