@@ -16,7 +16,6 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -24,6 +23,8 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 import numpy as np
+
+from eval.gold import GoldQuestion, load_gold
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -168,37 +169,9 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class Evidence:
-    doc: str
-    page: int
-
-
-@dataclass(frozen=True)
-class GoldQuestion:
-    id: str
-    question: str
-    type: str
-    evidence: tuple[Evidence, ...]
-    reworded: bool
-
-
-def load_gold(path: Path = GOLD) -> list[GoldQuestion]:
+def answerable_gold(path: Path = GOLD) -> list[GoldQuestion]:
     """The answerable gold questions: only they have pages to score retrieval against."""
-    questions = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        if not row["answerable"]:
-            continue
-        evidence = tuple(Evidence(item["doc"], int(item["page"])) for item in row["evidence"])
-        questions.append(
-            GoldQuestion(
-                row["id"], row["question"], row["type"], evidence, bool(row.get("reworded"))
-            )
-        )
-    return questions
+    return [question for question in load_gold(path) if question.answerable]
 
 
 def samples_generator() -> ModuleType:

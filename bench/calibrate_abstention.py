@@ -10,13 +10,13 @@ chosen on these same questions.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 from benchlib import GOLD, markdown_table, quiet_libraries, require_corpus, write_results
 
+from eval.gold import load_gold
 from index.retrieve import Retriever
 from index.store import load_index
 from index.update import update_index
@@ -48,10 +48,9 @@ def main() -> None:
         answerer = ExtractiveAnswerer(
             index, embedder, AnswerConfig(min_similarity=-1.0, min_coverage=-1.0)
         )
-        for line in GOLD.read_text(encoding="utf-8").splitlines():
-            gold = json.loads(line)
-            answer = answerer.answer(gold["question"], retriever.search(gold["question"], 8))
-            rows.append({"id": gold["id"], "answerable": gold["answerable"], **answer.signals})
+        for gold in load_gold(GOLD):
+            answer = answerer.answer(gold.question, retriever.search(gold.question, 8))
+            rows.append({"id": gold.id, "answerable": gold.answerable, **answer.signals})
         index.close()
 
     answerable = [r for r in rows if r["answerable"]]

@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     server_env = dict(item.split("=", 1) for item in args.server_env)
     corpus = benchlib.require_corpus()
     benchlib.quiet_libraries()
-    questions = [q.question for q in benchlib.load_gold()[:QUESTIONS]]
+    questions = [q.question for q in benchlib.answerable_gold()[:QUESTIONS]]
 
     with tempfile.TemporaryDirectory(prefix="chancery-http-") as scratch:
         index = args.index

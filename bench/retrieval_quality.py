@@ -17,6 +17,8 @@ from pathlib import Path
 import benchlib
 import recipes
 
+from eval.gold import GoldQuestion
+from eval.metrics import retrieval_metrics
 from index.retrieve import Mode, Retriever
 from index.store import load_index
 from index.update import update_index
@@ -24,32 +26,16 @@ from service.model import chunking_parameters, make_embedder, tokenizer_and_conf
 from service.settings import Settings
 
 K = 10
-Location = frozenset[tuple[str, int]]
-"""(file name, page) pairs one retrieved chunk covers."""
-Search = Callable[[str], list[Location]]
-
-
-# -- pure per-question metrics -------------------------------------------------------------------
-
-
-def first_hit_rank(retrieved: Sequence[Location], evidence: Location) -> int | None:
-    """1-based rank of the first chunk covering an evidence page, or None within the list."""
-    for rank, location in enumerate(retrieved, start=1):
-        if location & evidence:
-            return rank
-    return None
-
-
-def distinct_pages(retrieved: Sequence[Location], top: int = 5) -> int:
-    return len(frozenset().union(*retrieved[:top]))
+Hit = dict[str, str | int]
+"""{"doc", "page_start", "page_end"}: the shape eval.metrics scores."""
+Search = Callable[[str], list[Hit]]
 
 
 @dataclass(frozen=True)
 class QuestionResult:
     id: str
     reworded: bool
-    rank: int | None
-    pages_top5: int
+    metrics: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -66,8 +52,8 @@ class SystemScore:
     hit_at_5_not_reworded: float
 
 
-def hit_at(results: Sequence[QuestionResult], k: int) -> float:
-    return sum(r.rank is not None and r.rank <= k for r in results) / max(len(results), 1)
+def _mean(results: Sequence[QuestionResult], metric: str) -> float:
+    return sum(r.metrics[metric] for r in results) / max(len(results), 1)
 
 
 def score(system: str, results: Sequence[QuestionResult]) -> SystemScore:
@@ -76,32 +62,29 @@ def score(system: str, results: Sequence[QuestionResult]) -> SystemScore:
     return SystemScore(
         system=system,
         questions=len(results),
-        hit_at_1=hit_at(results, 1),
-        hit_at_5=hit_at(results, 5),
-        hit_at_10=hit_at(results, 10),
-        mrr_at_10=sum(1 / r.rank for r in results if r.rank is not None and r.rank <= K)
-        / len(results),
-        distinct_pages_top5=sum(r.pages_top5 for r in results) / len(results),
-        hit_at_5_reworded=hit_at(reworded, 5),
+        hit_at_1=_mean(results, "hit@1"),
+        hit_at_5=_mean(results, "hit@5"),
+        hit_at_10=_mean(results, "hit@10"),
+        mrr_at_10=_mean(results, "mrr@10"),
+        distinct_pages_top5=_mean(results, "pages@5"),
+        hit_at_5_reworded=_mean(reworded, "hit@5"),
         reworded_questions=len(reworded),
-        hit_at_5_not_reworded=hit_at(plain, 5),
+        hit_at_5_not_reworded=_mean(plain, "hit@5"),
     )
 
 
-def evaluate(search: Search, gold: Sequence[benchlib.GoldQuestion]) -> list[QuestionResult]:
-    results = []
-    for question in gold:
-        retrieved = search(question.question)[:K]
-        evidence = frozenset((item.doc, item.page) for item in question.evidence)
-        results.append(
-            QuestionResult(
-                question.id,
-                question.reworded,
-                first_hit_rank(retrieved, evidence),
-                distinct_pages(retrieved),
-            )
+def evaluate(search: Search, gold: Sequence[GoldQuestion]) -> list[QuestionResult]:
+    """The same per-question metrics as `chancery eval run`, so the two always agree."""
+    return [
+        QuestionResult(
+            question.id,
+            question.reworded,
+            retrieval_metrics(
+                search(question.question)[:K], [e.model_dump() for e in question.evidence]
+            ),
         )
-    return results
+        for question in gold
+    ]
 
 
 # -- the systems -----------------------------------------------------------------------------------
@@ -119,14 +102,11 @@ def chancery_searches(corpus: Path, root: Path, stack: contextlib.ExitStack) -> 
     retriever = Retriever(index, embedder)
 
     def searcher(mode: Mode) -> Search:
-        def search(question: str) -> list[Location]:
+        def search(question: str) -> list[Hit]:
             hits = retriever.search(question, K, mode=mode).hits
             return [
-                frozenset(
-                    (hit.file_name, page)
-                    for page in range(hit.chunk.page_start, hit.chunk.page_end + 1)
-                )
-                for hit in hits
+                {"doc": h.file_name, "page_start": h.chunk.page_start, "page_end": h.chunk.page_end}
+                for h in hits
             ]
 
         return search
@@ -142,9 +122,12 @@ def langchain_search(corpus: Path) -> Search:
     chunks = recipes.langchain_split(recipes.langchain_load(corpus))
     store = recipes.langchain_store(chunks, recipes.huggingface_embeddings())
 
-    def search(question: str) -> list[Location]:
-        found = store.similarity_search(question, k=K)
-        return [frozenset({recipes.langchain_location(document)}) for document in found]
+    def search(question: str) -> list[Hit]:
+        hits: list[Hit] = []
+        for document in store.similarity_search(question, k=K):
+            doc, page = recipes.langchain_location(document)
+            hits.append({"doc": doc, "page_start": page, "page_end": page})
+        return hits
 
     return search
 
@@ -154,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     corpus = benchlib.require_corpus()
     benchlib.quiet_libraries()
-    gold = benchlib.load_gold()
+    gold = benchlib.answerable_gold()
 
     with recipes.fresh_index_dir() as tmp, contextlib.ExitStack() as stack:
         searches = chancery_searches(corpus, Path(tmp) / "index", stack)

@@ -305,7 +305,7 @@ class EmbedResult:
 
 def measure_embedding() -> EmbedResult:
     """Median ms to embed one gold question: Chancery's embedder against the same model in fp32."""
-    questions = [q.question for q in benchlib.load_gold()[:EMBED_QUESTIONS]]
+    questions = [q.question for q in benchlib.answerable_gold()[:EMBED_QUESTIONS]]
     chancery = make_embedder(Settings())
     fp32 = make_embedder(Settings(embed_bf16=False))
     times: dict[str, list[float]] = {"chancery": [], "fp32": []}
