@@ -147,9 +147,8 @@ class Index:
         vectors = self.stored_vectors()
         sentence_vectors = self.sentence_vectors()
         for info in self.documents():
-            document = self.records.document(info.doc_id)
-            if document is None:
-                continue
+            pages = tuple(self.records.pages(info.doc_id))
+            document = Document(info.doc_id, info.file_name, info.title, info.sha256, pages)
             rows_and_chunks = self.records.chunks_of(info.doc_id)
             rows = [row for row, _ in rows_and_chunks]
             first = rows[0] if rows else 0
