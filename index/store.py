@@ -8,9 +8,10 @@ Layout of an index folder ROOT:
 
 A new version is built in a temporary folder, fsynced, renamed into place, and only then does
 `current` switch to it. A process killed at any moment leaves `current` pointing at a complete
-version. Each version is canonical — documents sorted by id, chunks in reading order — and its
-search structures are derived from that order, so an index updated by any sequence of adds and
-removes searches exactly like a fresh build of the same files.
+version, and the next writer clears what it left behind; `WRITE_STEPS` names every step, so a
+test can kill a writer at each one. Each version is canonical — documents sorted by id, chunks in
+reading order — and its search structures are derived from that order, so an index updated by any
+sequence of adds and removes searches exactly like a fresh build of the same files.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import json
 import os
 import platform
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -44,8 +45,28 @@ _FAISS = "vectors.faiss"
 _BM25 = "bm25"
 _RECORDS = "records.sqlite"
 _LOCK = ".lock"
-_KEEP_OLD_VERSIONS = 1
-"""Versions kept besides `current`, so a reader that resolved the old link can finish."""
+WRITE_STEPS = (
+    "staging-created",
+    "vectors-saved",
+    "sentence-vectors-saved",
+    "faiss-saved",
+    "bm25-saved",
+    "records-saved",
+    "manifest-saved",
+    "staging-synced",
+    "version-renamed",
+    "root-synced",
+    "link-created",
+    "current-switched",
+    "switch-synced",
+    "old-version-removed",
+    "leftover-removed",
+    "garbage-collected",
+)
+"""The points `write_version` passes, in order; `current` names the new version from
+"current-switched" on. The two removal steps recur once per folder or link removed."""
+Checkpoint = Callable[[str], None]
+"""Called with each name in `WRITE_STEPS` as a write passes it, so a test can stop it there."""
 _LIBRARIES = ("chancery", "faiss-cpu", "bm25s", "sentence-transformers", "torch", "pypdfium2")
 
 
@@ -264,8 +285,10 @@ def write_version(
     embedder: EmbedderIdentity,
     chunking: ChunkingParameters,
     vector_spec: VectorIndexSpec | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Path:
     """Write a complete new version and switch `current` to it; call under `writer_lock`."""
+    reached = checkpoint or _no_checkpoint
     ordered = sorted(entries, key=lambda e: e.document.doc_id)
     chunks = [chunk for entry in ordered for chunk in entry.chunks]
     vectors = _stack([entry.vectors for entry in ordered], embedder.dimension)
@@ -282,14 +305,21 @@ def write_version(
         )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     staging = root / f".tmp-{stamp}-{os.getpid()}"
+    previous = current_version(root)
     staging.mkdir(parents=True)
     try:
+        reached("staging-created")
         np.save(staging / _VECTORS, vectors, allow_pickle=False)
+        reached("vectors-saved")
         np.save(staging / _SENTENCE_VECTORS, sentence_vectors, allow_pickle=False)
+        reached("sentence-vectors-saved")
         vector_index = VectorIndex.build(vectors, vector_spec)
         vector_index.save(staging / _FAISS)
+        reached("faiss-saved")
         LexicalIndex.build([_lexical_text(c) for c in chunks]).save(staging / _BM25)
+        reached("bm25-saved")
         write_records(staging / _RECORDS, [e.document for e in ordered], chunks, sentences)
+        reached("records-saved")
         manifest = Manifest(
             schema_version=SCHEMA_VERSION,
             embedder=embedder,
@@ -311,16 +341,25 @@ def write_version(
             libraries=_library_versions(),
         )
         (staging / MANIFEST).write_text(manifest.to_json())
+        reached("manifest-saved")
         _fsync_tree(staging)
+        reached("staging-synced")
         version = root / f"v-{stamp}"
         staging.rename(version)
+        reached("version-renamed")
         _fsync_dir(root)
-        _switch_current(root, version)
+        reached("root-synced")
+        _switch_current(root, version, reached)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _collect_garbage(root, keep=version)
+    _collect_garbage(root, keep=[version, previous], reached=reached)
+    reached("garbage-collected")
     return version
+
+
+def _no_checkpoint(_: str) -> None:
+    pass
 
 
 def _stack(parts: Sequence[Vectors], dimension: int) -> Vectors:
@@ -335,23 +374,36 @@ def _lexical_text(chunk: Chunk) -> str:
     return "\n".join([*chunk.heading_path[-1:], chunk.text])
 
 
-def _switch_current(root: Path, version: Path) -> None:
+def _switch_current(root: Path, version: Path, reached: Checkpoint) -> None:
     temporary = root / f".tmp-link-{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
         temporary.unlink()
     temporary.symlink_to(version.name)
+    reached("link-created")
     temporary.replace(root / CURRENT)
+    reached("current-switched")
     _fsync_dir(root)
+    reached("switch-synced")
 
 
-def _collect_garbage(root: Path, keep: Path) -> None:
-    versions = sorted(p for p in root.glob("v-*") if p.is_dir() and p != keep)
-    for old in versions[: max(0, len(versions) - _KEEP_OLD_VERSIONS)]:
-        shutil.rmtree(old, ignore_errors=True)
-    for leftover in root.glob(".tmp-*"):
-        # Staging folders of writers that were killed; the lock says none is running now.
-        if leftover.is_dir() and not leftover.name.endswith(f"-{os.getpid()}"):
+def _collect_garbage(root: Path, keep: Sequence[Path | None], reached: Checkpoint) -> None:
+    # The version `current` named before the switch stays, so a reader that resolved the old link
+    # can finish; the newest by name might instead be one a killed writer renamed but never served.
+    kept = {version.name for version in keep if version is not None}
+    for old in sorted(root.glob("v-*")):
+        if old.is_dir() and old.name not in kept:
+            shutil.rmtree(old, ignore_errors=True)
+            reached("old-version-removed")
+    for leftover in sorted(root.glob(".tmp-*")):
+        # Staging folders and links of writers that were killed; the lock says none is running
+        # now, and a killed writer's pid may since have been given to this very process.
+        if leftover.is_symlink():
+            leftover.unlink(missing_ok=True)
+        elif leftover.is_dir():
             shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            continue
+        reached("leftover-removed")
 
 
 def _fsync_tree(directory: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from index.embedder import Embedder, Vectors
 from index.store import (
     ChunkingParameters,
     DocumentEntry,
+    StoreError,
     UnknownDocumentError,
     check_root,
     current_version,
@@ -20,12 +21,21 @@ from index.store import (
     writer_lock,
 )
 from index.vectors import VectorIndexSpec
+from ingest.ids import is_legacy_doc_id
 from ingest.models import Chunk, Document
 from ingest.sentences import sentence_spans
 
 EMBED_BATCH = 64
 Progress = Callable[[int], None]
 """Called with the number of chunks just embedded."""
+
+
+class LegacyDocumentIdsError(StoreError):
+    """The index holds ids made by an older scheme; only a rebuild may add to it."""
+
+
+class DocumentIdConflictError(StoreError):
+    """Two different file names would share one document id."""
 
 
 @dataclass
@@ -49,6 +59,7 @@ def update_index(
     rebuild: bool = False,
     vector_spec: VectorIndexSpec | None = None,
     progress: Progress | None = None,
+    checkpoint: Callable[[str], None] | None = None,
 ) -> UpdateResult:
     """Bring the index in `root` up to date with `documents`, then drop the `remove` doc ids."""
     result = UpdateResult()
@@ -61,7 +72,12 @@ def update_index(
                 entries = {entry.document.doc_id: entry for entry in old.entries()}
             finally:
                 old.close()
-        changed = rebuild
+        if documents:
+            # Removing needs no new ids, so an old index can still shed documents.
+            _refuse_legacy_ids(root, entries.values())
+        _refuse_shared_ids(entries, documents)
+        # A rebuild given nothing (every file failed) must not swap a good index for an empty one.
+        changed = False
         for document, chunks in documents:
             existing = entries.get(document.doc_id)
             if existing is not None and existing.document.sha256 == document.sha256:
@@ -86,11 +102,40 @@ def update_index(
                 )
             result.removed.append(doc_id)
             changed = True
-        if changed or current_version(root) is None:
+        if changed:
             result.version = write_version(
-                root, list(entries.values()), embedder.identity, chunking, vector_spec
+                root, list(entries.values()), embedder.identity, chunking, vector_spec, checkpoint
             )
     return result
+
+
+def _refuse_legacy_ids(root: Path, entries: Iterable[DocumentEntry]) -> None:
+    """Ids of older versions could be shared by two names; adding to them could overwrite."""
+    for entry in entries:
+        doc_id, file_name = entry.document.doc_id, entry.document.file_name
+        if is_legacy_doc_id(doc_id, file_name):
+            raise LegacyDocumentIdsError(
+                f"the index in {root} was built with older document ids (for example "
+                f"'{doc_id}' for '{file_name}'), under which two file names can overwrite each "
+                f"other; rebuild it with `chancery ingest --rebuild FILES --index {root}`, "
+                "naming every file it should hold"
+            )
+
+
+def _refuse_shared_ids(
+    entries: Mapping[str, DocumentEntry],
+    documents: Sequence[tuple[Document, Sequence[Chunk]]],
+) -> None:
+    """Replacing is for a new version of the same file name, never for another file."""
+    owners = {doc_id: entry.document.file_name for doc_id, entry in entries.items()}
+    for document, _ in documents:
+        owner = owners.setdefault(document.doc_id, document.file_name)
+        if owner != document.file_name:
+            raise DocumentIdConflictError(
+                f"'{document.file_name}' and '{owner}' both get the document id "
+                f"'{document.doc_id}', and one would overwrite the other; rename one of the "
+                "files and ingest again"
+            )
 
 
 def _embed(

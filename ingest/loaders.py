@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 from ingest.cleaning import clean_document
 from ingest.docx import load_docx
 from ingest.html import load_html
+from ingest.ids import make_doc_id, readable_name
 from ingest.models import Document
 from ingest.pdf import load_pdf
 from ingest.plaintext import load_markdown, load_text
@@ -29,7 +29,6 @@ LOADERS: dict[str, Loader] = {
     ".docx": load_docx,
 }
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
-_UNSAFE_ID = re.compile(r"[^a-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -38,38 +37,44 @@ class LoadedDocument:
     warnings: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Found:
+    path: Path
+    skipped: str = ""
+    """Why a file found inside a folder is left out; empty when it is to be loaded."""
+
+
 def supported(path: Path) -> bool:
     return path.suffix.lower() in LOADERS
 
 
-def discover(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files named directly, and the supported files found below folders (hidden ones skipped)."""
+def unsupported_reason(path: Path) -> str:
+    kinds = ", ".join(sorted(LOADERS))
+    kind = readable_name(path.suffix or path.name)
+    return f"unsupported file type '{kind}' (Chancery reads {kinds})"
+
+
+def discover(paths: Iterable[Path]) -> Iterator[Found]:
+    """Files named directly, and every file found below folders (hidden ones left out).
+
+    Unsupported files below a folder come out skipped, with the reason, so that a report can
+    name them; a file named directly is always loaded, and fails if it cannot be.
+    """
     for path in paths:
-        if path.is_dir():
-            for found in sorted(path.rglob("*")):
-                relative = found.relative_to(path).parts
-                if (
-                    found.is_file()
-                    and supported(found)
-                    and not any(part.startswith(".") for part in relative)
-                ):
-                    yield found
-        else:
-            yield path
-
-
-def make_doc_id(file_name: str) -> str:
-    """A stable, URL-safe id: the lower-cased file name with unsafe characters replaced."""
-    return _UNSAFE_ID.sub("-", file_name.lower()).strip("-.") or "document"
+        if not path.is_dir():
+            yield Found(path)
+            continue
+        for found in sorted(path.rglob("*")):
+            relative = found.relative_to(path).parts
+            if not found.is_file() or any(part.startswith(".") for part in relative):
+                continue
+            yield Found(found) if supported(found) else Found(found, unsupported_reason(found))
 
 
 def load_document(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedDocument:
     loader = LOADERS.get(path.suffix.lower())
     if loader is None:
-        kinds = ", ".join(sorted(LOADERS))
-        raise LoadError(
-            f"unsupported file type '{path.suffix or path.name}' (Chancery reads {kinds})"
-        )
+        raise LoadError(unsupported_reason(path))
     if not path.exists():
         raise LoadError("no such file")
     if not path.is_file():
@@ -87,7 +92,7 @@ def load_document(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedDocum
 def load_bytes(file_name: str, data: bytes, loader: Loader | None = None) -> LoadedDocument:
     loader = loader or LOADERS.get(Path(file_name).suffix.lower())
     if loader is None:
-        raise LoadError(f"unsupported file type '{Path(file_name).suffix or file_name}'")
+        raise LoadError(unsupported_reason(Path(file_name)))
     raw = loader(data)
     pages = clean_document(raw)
     blank = [page.number for page in pages if not page.text.strip()]
@@ -96,23 +101,26 @@ def load_bytes(file_name: str, data: bytes, loader: Loader | None = None) -> Loa
             f"none of its {len(pages)} page(s) has extractable text; it looks scanned — "
             "run OCR on it first (for example with ocrmypdf)"
         )
-    warnings = (
-        (
+    warnings: list[str] = []
+    if blank:
+        warnings.append(
             f"no extractable text on page(s) {_page_list(blank)} (scanned images?); "
-            "those pages cannot be searched or cited",
+            "those pages cannot be searched or cited"
         )
-        if blank
-        else ()
-    )
+    # Undecodable bytes reach Python as lone surrogates, which JSON and SQLite refuse; the id
+    # still hashes the exact bytes, so two such names stay two documents.
+    shown = readable_name(file_name)
+    if shown != file_name:
+        warnings.append(f"its name is not valid UTF-8; it is shown as '{shown}'")
     first_heading = next((h.text for page in pages for h in page.headings), None)
     document = Document(
         doc_id=make_doc_id(file_name),
-        file_name=file_name,
-        title=raw.title or first_heading or Path(file_name).stem,
+        file_name=shown,
+        title=raw.title or first_heading or Path(shown).stem,
         sha256=hashlib.sha256(data).hexdigest(),
         pages=pages,
     )
-    return LoadedDocument(document, warnings)
+    return LoadedDocument(document, tuple(warnings))
 
 
 def _page_list(numbers: list[int]) -> str:

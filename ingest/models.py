@@ -45,7 +45,8 @@ class Page:
 @dataclass(frozen=True)
 class Document:
     doc_id: str
-    """Stable, URL-safe id derived from the file name."""
+    """Stable, URL-path-safe id derived from the file name; two names never share one
+    (see `ingest.ids`)."""
     file_name: str
     title: str
     sha256: str
@@ -90,6 +91,8 @@ class Chunk:
 class FileStatus(StrEnum):
     OK = "ok"
     FAILED = "failed"
+    SKIPPED = "skipped"
+    """Found inside a folder but of a type Chancery does not read; not a failure."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class FileReport:
     path: Path
     status: FileStatus
     reason: str = ""
-    """Why the file failed, in words a person understands."""
+    """Why the file failed or was skipped, in words a person understands."""
     pages: int = 0
     chunks: int = 0
     warnings: tuple[str, ...] = ()
@@ -114,3 +117,7 @@ class IngestReport:
     @property
     def failed(self) -> list[FileReport]:
         return [f for f in self.files if f.status is FileStatus.FAILED]
+
+    @property
+    def skipped(self) -> list[FileReport]:
+        return [f for f in self.files if f.status is FileStatus.SKIPPED]

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.loaders import DEFAULT_MAX_BYTES, discover, load_document
+from ingest.loaders import DEFAULT_MAX_BYTES, Found, discover, load_document
 from ingest.models import Chunk, Document, FileReport, FileStatus, IngestReport
 from ingest.raw import LoadError
 
@@ -26,14 +26,21 @@ def ingest_files(
     max_bytes: int = DEFAULT_MAX_BYTES,
     on_file: Callable[[FileReport], None] | None = None,
 ) -> IngestResult:
-    """Load and chunk every file; `on_file` hears about each one as it is done (progress)."""
+    """Load and chunk every file; `on_file` hears about each one as it is done (progress).
+
+    Unsupported files found inside folders are reported as skipped, not failed.
+    """
     result = IngestResult()
     seen: dict[str, Path] = {}
-    for path in discover(paths):
-        report, document, chunks = _ingest_one(path, chunker, max_bytes)
+    for found in discover(paths):
+        path = found.path
+        report, document, chunks = _ingest_one(found, chunker, max_bytes)
         if document is not None and document.doc_id in seen:
             # Ids come from file names, so two files of one name would overwrite each other.
-            reason = f"another file named {path.name} ({seen[document.doc_id]}) is in this batch"
+            reason = (
+                f"another file named {document.file_name} ({seen[document.doc_id]}) "
+                "is in this batch; rename one of them to ingest both"
+            )
             report, document = FileReport(path, FileStatus.FAILED, reason=reason), None
         if document is not None:
             seen[document.doc_id] = path
@@ -45,8 +52,11 @@ def ingest_files(
 
 
 def _ingest_one(
-    path: Path, chunker: Chunker, max_bytes: int
+    found: Found, chunker: Chunker, max_bytes: int
 ) -> tuple[FileReport, Document | None, tuple[Chunk, ...]]:
+    path = found.path
+    if found.skipped:
+        return FileReport(path, FileStatus.SKIPPED, reason=found.skipped), None, ()
     try:
         loaded = load_document(path, max_bytes)
     except LoadError as exc:

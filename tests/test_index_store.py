@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,12 @@ from index.retrieve import Mode, Retriever
 from index.store import (
     CURRENT,
     MANIFEST,
+    WRITE_STEPS,
     ChunkingParameters,
     StoreError,
     current_version,
     load_index,
+    require_index,
     writer_lock,
 )
 from index.update import update_index
@@ -179,37 +180,82 @@ def test_a_folder_with_other_files_is_not_taken_over(tmp_path: Path) -> None:
 
 
 _WRITER = """
+import os
+import signal
 import sys
 from pathlib import Path
+
 sys.path.insert(0, {repo!r})
-from tests.test_index_store import _doc, CHUNKING
-from tests.fakes import FakeEmbedder
 from index.update import update_index
-root = Path(sys.argv[1])
-for round in range(10_000):
-    text = "Round %d of the writer. " % round + "Gas storage and wind. " * 40
-    update_index(root, [_doc("energy.txt", text)], FakeEmbedder(), CHUNKING)
+from tests.fakes import FakeEmbedder
+from tests.test_index_store import CHUNKING, _doc
+
+root, step = Path(sys.argv[1]), sys.argv[2]
+
+
+def stop_at(reached):
+    if reached == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+update_index(root, [_doc("border.txt")], FakeEmbedder(), CHUNKING, checkpoint=stop_at)
 """
+
+
+def _an_index_with_history(root: Path, embedder: FakeEmbedder) -> None:
+    """energy.txt in service, an older version beside it, and what two killed writers left."""
+    update_index(root, [_doc("energy.txt", "An older text about gas storage.")], embedder, CHUNKING)
+    update_index(root, [_doc("energy.txt")], embedder, CHUNKING)
+    staging = root / ".tmp-20000101T000000000000Z-1"
+    staging.mkdir()
+    (staging / "vectors.npy").write_bytes(b"half")
+    (root / ".tmp-link-1").symlink_to(require_index(root).name)
 
 
 def test_a_writer_killed_at_any_moment_leaves_a_loadable_index(tmp_path: Path) -> None:
     embedder = FakeEmbedder()
-    root = tmp_path / "index"
-    update_index(root, [_doc("energy.txt")], embedder, CHUNKING)
+    template = tmp_path / "template"
+    _an_index_with_history(template, embedder)
+    old_results = _results(template, embedder)
+    finished = tmp_path / "finished"
+    shutil.copytree(template, finished, symlinks=True)
+    reached: list[str] = []
+    update_index(finished, [_doc("border.txt")], embedder, CHUNKING, checkpoint=reached.append)
+    # In order and complete, so a step added to the write without a name here fails this test.
+    assert list(dict.fromkeys(reached)) == list(WRITE_STEPS)
+    new_results = _results(finished, embedder)
+    assert new_results != old_results
+
     script = tmp_path / "writer.py"
     script.write_text(_WRITER.format(repo=str(Path(__file__).resolve().parents[1])))
-    versions_seen = set()
-    for delay in [0.9, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0, 2.3]:
-        writer = subprocess.Popen([sys.executable, str(script), str(root)])
-        time.sleep(delay)
-        os.kill(writer.pid, signal.SIGKILL)
-        writer.wait()
+    switched = WRITE_STEPS.index("current-switched")
+    for number, step in enumerate(WRITE_STEPS):
+        root = tmp_path / step
+        shutil.copytree(template, root, symlinks=True)
+        reader = load_index(root, embedder.identity, CHUNKING)
+        try:
+            read_before = Retriever(reader, embedder).search("gas storage", k=3).hits
+            writer = subprocess.run(
+                [sys.executable, str(script), str(root), step],
+                capture_output=True,
+                text=True,
+                timeout=300,  # a hung child, not a pace the writer must keep
+                check=False,
+            )
+            assert writer.returncode == -signal.SIGKILL, f"{step} not reached: {writer.stderr}"
+            assert Retriever(reader, embedder).search("gas storage", k=3).hits == read_before
+        finally:
+            reader.close()
+        new = number >= switched
+        assert _results(root, embedder) == (new_results if new else old_results), step
+
+        served = require_index(root)
+        update_index(root, [_doc("cyber.md")], embedder, CHUNKING)
         index = load_index(root, embedder.identity, CHUNKING)
         try:
-            assert [d.file_name for d in index.documents()] == ["energy.txt"]
-            assert index.vectors.size == index.manifest.chunk_count > 0
-            assert Retriever(index, embedder).search("gas storage", k=3).hits
-            versions_seen.add(index.version)
+            names = sorted(d.file_name for d in index.documents())
         finally:
             index.close()
-    assert len(versions_seen) > 1, "the writer never got to switch versions; lengthen the delays"
+        assert names == sorted(["cyber.md", "energy.txt", *(["border.txt"] if new else [])])
+        assert not list(root.glob(".tmp-*")), step
+        assert {p.name for p in root.glob("v-*")} == {served.name, require_index(root).name}
