@@ -155,11 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer, _ = tokenizer_and_config(settings)
     loads: dict[str, float] = {}
     chancery_embedder, loads["Chancery embedder (bf16 auto)"] = benchlib.timed(
-        lambda: make_embedder(settings)
+        lambda: make_embedder(settings).load()
     )
     fp32_settings = Settings(embed_bf16=False)
     fp32_embedder, loads["Chancery embedder (fp32)"] = benchlib.timed(
-        lambda: make_embedder(fp32_settings)
+        lambda: make_embedder(fp32_settings).load()
     )
     huggingface, loads["LangChain HuggingFaceEmbeddings"] = benchlib.timed(
         recipes.huggingface_embeddings

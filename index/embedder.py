@@ -7,15 +7,22 @@ under bf16 autocast, which doubles throughput with cosine ≥ 0.9999 to fp32 (FI
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from index.model_files import ModelError, file_sha256, max_sequence_tokens
+from index.model_files import ModelError, embedding_dimension, file_sha256, max_sequence_tokens
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from sentence_transformers import SentenceTransformer
 
 Vectors = npt.NDArray[np.float32]
 _SHORT_TEXT_BATCH = 128
@@ -47,6 +54,11 @@ class EmbedderIdentity:
     max_tokens: int
 
 
+class _Loaded(NamedTuple):
+    model: SentenceTransformer
+    torch: ModuleType
+
+
 def cpu_has_bf16() -> bool:
     try:
         flags = Path("/proc/cpuinfo").read_text()
@@ -56,6 +68,11 @@ def cpu_has_bf16() -> bool:
 
 
 class SentenceTransformerEmbedder:
+    """Loads torch and the model on first use, not when built: commands that only read an index
+    (remove, BM25 search) need its identity, which the model's files give, and should not wait
+    seconds for weights they never use. A service calls `load()` at startup instead.
+    """
+
     def __init__(
         self,
         model_dir: Path,
@@ -66,35 +83,78 @@ class SentenceTransformerEmbedder:
         bf16: bool | None = None,
         threads: int | None = None,
     ) -> None:
-        # Imported here so that commands which never embed (inspect, remove) start fast.
-        import torch
-        from sentence_transformers import SentenceTransformer
-
-        if threads:
-            torch.set_num_threads(threads)
-        try:
-            model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot load the embedding model from {model_dir}: {exc}") from exc
-        dimension = model.get_embedding_dimension()
-        if dimension is None:
-            raise ModelError(f"the model in {model_dir} does not say its embedding dimension")
         weights = model_dir / "model.safetensors"
-        self._model = model
-        self._torch = torch
+        self._model_dir = model_dir
+        self._model_id = model_id
+        self._weights_sha256 = weights_sha256 or (file_sha256(weights) if weights.is_file() else "")
+        self._dimension = embedding_dimension(model_dir)
+        self._max_tokens = max_sequence_tokens(model_dir) - 2
         self._batch_size = batch_size
         self._bf16 = cpu_has_bf16() if bf16 is None else bf16
-        self._identity = EmbedderIdentity(
-            model_id=model_id,
-            weights_sha256=weights_sha256 or (file_sha256(weights) if weights.is_file() else ""),
-            dimension=int(dimension),
-            max_tokens=max_sequence_tokens(model_dir) - 2,
-        )
+        self._threads = threads
+        self._loaded: _Loaded | None = None
+        self._load_lock = threading.Lock()
+        self.load_seconds: float | None = None
+        """How long loading torch and the model took; None while not loaded."""
         self.calls = 0
 
     @property
     def identity(self) -> EmbedderIdentity:
-        return self._identity
+        """Read from the model's files; the model loads only if they do not give the dimension."""
+        if self._dimension is None:
+            self.load()  # the files did not say; only the model can
+        assert self._dimension is not None
+        return EmbedderIdentity(
+            self._model_id, self._weights_sha256, self._dimension, self._max_tokens
+        )
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    def load(self) -> SentenceTransformerEmbedder:
+        """Load torch and the model now (once, however many threads ask); returns itself."""
+        self._ensure_loaded()
+        return self
+
+    def _ensure_loaded(self) -> _Loaded:
+        loaded = self._loaded
+        if loaded is not None:
+            return loaded
+        with self._load_lock:
+            if self._loaded is None:
+                started = time.perf_counter()
+                self._loaded = self._load_model()
+                self.load_seconds = time.perf_counter() - started
+            return self._loaded
+
+    def _load_model(self) -> _Loaded:
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        # Its "Loading weights" bar would land on stderr between our progress lines.
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        if self._threads:
+            torch.set_num_threads(self._threads)
+        directory = self._model_dir
+        try:
+            model = SentenceTransformer(str(directory), device="cpu", local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load the embedding model from {directory}: {exc}") from exc
+        dimension = model.get_embedding_dimension()
+        if dimension is None:
+            raise ModelError(f"the model in {directory} does not say its embedding dimension")
+        if self._dimension is None:
+            self._dimension = int(dimension)
+        elif self._dimension != dimension:
+            # Indexes were checked against the dimension the files gave; vectors of another
+            # length must not be written into them.
+            raise ModelError(
+                f"the model in {directory} makes {dimension}-dimensional vectors, but its "
+                f"configuration files say {self._dimension}; reinstall the model files"
+            )
+        return _Loaded(model, torch)
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         self.calls += 1
@@ -102,12 +162,13 @@ class SentenceTransformerEmbedder:
 
     def _encode(self, texts: Sequence[str], batch_size: int) -> Vectors:
         if not texts:
-            return np.zeros((0, self._identity.dimension), dtype=np.float32)
+            return np.zeros((0, self.identity.dimension), dtype=np.float32)
+        model, torch = self._ensure_loaded()
         with (
-            self._torch.inference_mode(),
-            self._torch.autocast("cpu", dtype=self._torch.bfloat16, enabled=self._bf16),
+            torch.inference_mode(),
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=self._bf16),
         ):
-            vectors = self._model.encode(
+            vectors = model.encode(
                 list(texts),
                 batch_size=batch_size,
                 normalize_embeddings=True,

@@ -1,31 +1,58 @@
-"""The `chancery` command. Errors end as one sentence on stderr and a non-zero exit code."""
+"""The `chancery` command. Errors end as one sentence on stderr and a non-zero exit code.
+
+Each command imports what it needs when it runs: `chancery --help` should answer at once, and
+the index, model and evaluation libraries take seconds to import.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from dataclasses import asdict
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import httpx
 import typer
-from pydantic import ValidationError
+from typer.core import TyperArgument, TyperCommand
 
-from index.model_files import ModelError
-from index.retrieve import Mode, Retriever
-from index.store import StoreError, load_index, require_index
-from index.update import update_index
-from ingest.chunking import chunk_document
-from ingest.loaders import load_document
-from ingest.models import Chunk, Document
-from ingest.pipeline import ingest_files
-from ingest.raw import LoadError
-from service.engine import Engine
-from service.model import chunking_parameters, make_embedder, model_dir, tokenizer_and_config
-from service.progress import IngestProgress
-from service.schemas import AskRequest, SearchResponse
-from service.settings import Settings
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from typer import _click
+
+    from ingest.models import Chunk, Document
+
+_PREVIEW_CHARS = 90
+Request = TypeVar("Request", bound="BaseModel")
+
+
+class CliError(Exception):
+    """A failure to report to the user as one sentence."""
+
+
+class Mode(StrEnum):
+    """The retrieval modes of `index.retrieve.Mode`, restated because importing that module
+    brings FAISS and BM25 (half a second) into `--help`; a test keeps the two equal."""
+
+    HYBRID = "hybrid"
+    DENSE = "dense"
+    BM25 = "bm25"
+
+
+class _Command(TyperCommand):
+    """Usage lines in the usual notation (`ingest [OPTIONS] PATHS...`): typer writes a
+    required argument as `{paths}`, which reads like a placeholder for a literal brace."""
+
+    def collect_usage_pieces(self, ctx: _click.Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.display_name_raw
+                if param.metavar is None:
+                    name = name.upper() + ("..." if param.nargs != 1 else "")
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
 
 app = typer.Typer(
     name="chancery",
@@ -33,13 +60,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Typer's Rich help prints `<bool>` after every flag, as if it took a value; its plain help
+    # does not, and it needs no Rich import either. Plain help cuts a command's summary to one
+    # line, hence the short_help of the commands whose docstring is longer.
+    rich_markup_mode=None,
 )
-
-_PREVIEW_CHARS = 90
-
-
-class CliError(Exception):
-    """A failure to report to the user as one sentence."""
 
 
 @app.callback()
@@ -47,13 +72,21 @@ def _root() -> None:
     """Question answering over reports, every claim cited to a page."""
 
 
-@app.command()
+@app.command(cls=_Command)
 def inspect(
-    file: Annotated[Path, typer.Argument(help="A PDF, text, Markdown, HTML or DOCX file.")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="A PDF, text, Markdown, HTML or DOCX file.")
+    ],
     chunks: Annotated[bool, typer.Option("--chunks", help="Show chunks instead of pages.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show what the ingester sees in FILE: its pages, or its chunks."""
+    from ingest.chunking import chunk_document
+    from ingest.loaders import load_document
+    from ingest.raw import LoadError
+    from service.model import tokenizer_and_config
+    from service.settings import Settings
+
     settings = Settings()
     try:
         loaded = load_document(file, settings.max_file_bytes)
@@ -91,18 +124,30 @@ IndexOption = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=_Command, short_help="Add new or changed files to an index.")
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively).")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(metavar="PATHS...", help="Files or folders (searched recursively)."),
+    ],
     index: IndexOption = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Re-embed everything (after a model change).")
     ] = False,
 ) -> None:
     """Add new or changed files to an index; unchanged files are not embedded again."""
+    from index.update import update_index
+    from ingest.chunking import chunk_document
+    from ingest.pipeline import ingest_files
+    from service.model import chunking_parameters, make_embedder, tokenizer_and_config
+    from service.progress import IngestProgress
+    from service.settings import Settings
+
     settings = Settings()
     root = index or settings.index_dir
     tokenizer, config = tokenizer_and_config(settings)
+    # Cheap: the model loads when update_index first embeds, so an ingest that finds nothing
+    # new to embed (or nothing readable) never waits for it.
     embedder = make_embedder(settings)
     progress = IngestProgress()
     chunker = lambda document: chunk_document(document, tokenizer, config)  # noqa: E731
@@ -119,29 +164,39 @@ def ingest(
         )
     finally:
         progress.close()
+    notes = [] if embedder.load_seconds is None else [f"model load {embedder.load_seconds:.1f} s"]
+    notes.append(f"version {outcome.version.name}" if outcome.version else "no change written")
     typer.echo(
         f"{root}: {len(outcome.added)} added, {len(outcome.replaced)} replaced, "
-        f"{len(outcome.unchanged)} unchanged, {len(failures)} failed; "
+        f"{len(outcome.unchanged)} unchanged, {len(failures)} failed, "
+        f"{len(ingested.report.skipped)} skipped; "
         f"{progress.pages} pages, {outcome.embedded_chunks} chunks embedded "
-        f"in {progress.elapsed:.1f} s"
-        + (f" (version {outcome.version.name})" if outcome.version else " (no change written)")
+        f"in {progress.elapsed:.1f} s ({'; '.join(notes)})"
     )
     for failure in failures:
         typer.echo(f"failed: {failure.path}: {failure.reason}", err=True)
+    for skipped in ingested.report.skipped:
+        typer.echo(f"skipped: {skipped.path}: {skipped.reason}", err=True)
     if failures:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=_Command)
 def remove(
-    doc: Annotated[str, typer.Argument(help="Document id or file name.")],
+    doc: Annotated[str, typer.Argument(metavar="DOC", help="Document id or file name.")],
     index: IndexOption = None,
 ) -> None:
     """Remove one document from an index."""
+    from index.retrieve import Retriever
+    from index.store import load_index, require_index
+    from index.update import update_index
+    from service.model import make_embedder
+    from service.settings import Settings
+
     settings = Settings()
     root = index or settings.index_dir
-    require_index(root)  # fail before the model loads when there is nothing to search
-    embedder = make_embedder(settings)
+    require_index(root)
+    embedder = make_embedder(settings)  # for its identity: removing embeds nothing
     loaded = load_index(root, embedder.identity)
     try:
         doc_id = Retriever(loaded, embedder).resolve_documents([doc])[0]
@@ -155,9 +210,11 @@ def remove(
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 def search(
-    question: Annotated[str, typer.Argument(help="The question, in plain words.")],
+    question: Annotated[
+        str, typer.Argument(metavar="QUESTION", help="The question, in plain words.")
+    ],
     index: IndexOption = None,
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many hits.")] = 10,
     mode: Annotated[Mode, typer.Option("--mode", help="Retrieval mode.")] = Mode.HYBRID,
@@ -170,13 +227,22 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Search an index and print the best passages with their pages."""
-    if not question.strip():
-        raise CliError("the question is empty")
+    from index import retrieve
+    from index.store import require_index
+    from service.engine import Engine
+    from service.model import make_embedder
+    from service.schemas import SearchRequest, SearchResponse
+    from service.settings import Settings
+
+    request = _validated(
+        SearchRequest, question=question, k=k, mode=retrieve.Mode(mode.value), docs=doc
+    )
     settings = Settings()
     root = index or settings.index_dir
-    require_index(root)  # fail before the model loads when there is nothing to search
+    require_index(root)
+    # The model loads only if the mode embeds the question (not for bm25).
     engine = Engine(root, make_embedder(settings), settings.answer_config())
-    hits = engine.search(question, k, mode, doc, pages)
+    hits = engine.search(request.question, request.k, request.mode, request.docs, pages)
     if as_json:
         typer.echo(SearchResponse(hits=hits).model_dump_json())
         return
@@ -188,9 +254,11 @@ def search(
         typer.echo(f"    {_preview(hit.text, 400)}\n")
 
 
-@app.command()
+@app.command(cls=_Command, short_help="Answer a question, citing a page for every sentence.")
 def ask(
-    question: Annotated[str, typer.Argument(help="The question, in plain words.")],
+    question: Annotated[
+        str, typer.Argument(metavar="QUESTION", help="The question, in plain words.")
+    ],
     index: IndexOption = None,
     k: Annotated[int, typer.Option("-k", min=1, max=50, help="Passages to read.")] = 8,
     doc: Annotated[
@@ -201,10 +269,13 @@ def ask(
     ] = False,
 ) -> None:
     """Answer a question from the documents, citing a page for every sentence."""
-    try:
-        request = AskRequest(question=question, k=k, docs=doc)
-    except ValidationError as exc:
-        raise CliError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from exc
+    from index.store import require_index
+    from service.engine import Engine
+    from service.model import make_embedder
+    from service.schemas import AskRequest
+    from service.settings import Settings
+
+    request = _validated(AskRequest, question=question, k=k, docs=doc)
     settings = Settings()
     root = index or settings.index_dir
     require_index(root)
@@ -225,7 +296,7 @@ def ask(
             typer.echo(f"\n({rank}) {passage.doc} {pages}: {_preview(passage.text, 300)}")
 
 
-@app.command()
+@app.command(cls=_Command)
 def serve(
     index: IndexOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -235,6 +306,7 @@ def serve(
     import uvicorn
 
     from service.app import create_app
+    from service.settings import Settings
 
     settings = Settings()
     if index is not None:
@@ -246,9 +318,9 @@ eval_app = typer.Typer(help="Score Chancery against gold answers.", no_args_is_h
 app.add_typer(eval_app, name="eval")
 
 
-@eval_app.command("run")
+@eval_app.command("run", cls=_Command, short_help="Score a gold set; write run.json and reports.")
 def eval_run(
-    gold: Annotated[Path, typer.Argument(help="Gold set (JSON Lines).")],
+    gold: Annotated[Path, typer.Argument(metavar="GOLD", help="Gold set (JSON Lines).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for run.json and the reports.")],
     index: IndexOption = None,
     url: Annotated[
@@ -257,11 +329,16 @@ def eval_run(
     mode: Annotated[Mode, typer.Option("--mode", help="Retrieval mode to score.")] = Mode.HYBRID,
 ) -> None:
     """Run every gold question through the public API; write run.json, report.md, report.html."""
+    import httpx
+
     from eval.gold import GoldError
     from eval.harness import RunOptions, run_gold
     from eval.report import write_reports
     from eval.similarity import model_similarity
     from eval.targets import TargetError, http_target, in_process_target
+    from index.store import require_index
+    from service.model import model_dir
+    from service.settings import Settings
 
     settings = Settings()
     if url is None:
@@ -290,10 +367,10 @@ def eval_run(
     typer.echo(f"reports: {markdown} and {html}")
 
 
-@eval_app.command("compare")
+@eval_app.command("compare", cls=_Command, short_help="Metric deltas between two runs.")
 def eval_compare(
-    run_a: Annotated[Path, typer.Argument(help="The baseline run folder.")],
-    run_b: Annotated[Path, typer.Argument(help="The run to compare with it.")],
+    run_a: Annotated[Path, typer.Argument(metavar="RUN_A", help="The baseline run folder.")],
+    run_b: Annotated[Path, typer.Argument(metavar="RUN_B", help="The run to compare with it.")],
 ) -> None:
     """Per-metric deltas (B - A) with intervals, and the questions that changed."""
     from eval.compare import compare_runs, format_comparison
@@ -302,6 +379,16 @@ def eval_compare(
         if not (folder / "run.json").is_file():
             raise CliError(f"{folder} holds no run.json; make one with `chancery eval run`")
     typer.echo(format_comparison(compare_runs(run_a, run_b)))
+
+
+def _validated(model: type[Request], **fields: Any) -> Request:
+    """The request the HTTP API would build, or its first complaint as a CLI error."""
+    from pydantic import ValidationError
+
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        raise CliError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from exc
 
 
 def _span(start: int, end: int) -> str:
@@ -349,21 +436,33 @@ def run(argv: list[str] | None = None) -> int:
     """Run the command line and return its exit code; errors are printed as one sentence."""
     try:
         code = app(args=argv, standalone_mode=False)
-    except (CliError, ModelError, StoreError) as exc:
-        typer.echo(f"chancery: {exc}", err=True)
-        return 1
     except typer.Abort:
         typer.echo("chancery: aborted", err=True)
         return 130
     except (typer.Exit, SystemExit) as exc:
         code = getattr(exc, "exit_code", getattr(exc, "code", 0))
     except Exception as exc:
-        # click's usage errors arrive here in non-standalone mode and carry their own message.
-        show = getattr(exc, "format_message", None)
-        message = show() if callable(show) else f"internal error: {type(exc).__name__}: {exc}"
-        typer.echo(f"chancery: {message}", err=True)
-        return 2
+        return _report(exc)
     return code if isinstance(code, int) else 0
+
+
+def _report(exc: Exception) -> int:
+    """Print a failure as one sentence and return its exit code."""
+    # click's usage errors arrive here in non-standalone mode and carry their own message.
+    show = getattr(exc, "format_message", None)
+    if callable(show):
+        typer.echo(f"chancery: {show()}", err=True)
+        return 2
+    # Imported only now: only a command that opened an index can have raised StoreError, and
+    # importing the store would cost every other command (and `--help`) half a second.
+    from index.model_files import ModelError
+    from index.store import StoreError
+
+    if isinstance(exc, CliError | ModelError | StoreError):
+        typer.echo(f"chancery: {exc}", err=True)
+        return 1
+    typer.echo(f"chancery: internal error: {type(exc).__name__}: {exc}", err=True)
+    return 2
 
 
 def main() -> None:

@@ -39,14 +39,14 @@ def chunking_parameters(config: ChunkingConfig) -> ChunkingParameters:
 
 
 def make_embedder(settings: Settings, threads: int | None = None) -> SentenceTransformerEmbedder:
-    # The Hugging Face libraries read these when they load a model: with them set, a missing
-    # file is an error instead of a download attempt.
+    """The embedder the settings ask for; cheap: the model itself loads on first use, or at
+    `load()`."""
+    # The Hugging Face libraries read these when they are imported, which the embedder does
+    # only when it loads the model: with them set, a missing file is an error instead of a
+    # download attempt.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     directory = model_dir(settings)
     model_id = DEFAULT_MODEL_ID if settings.model_path is None else str(directory.resolve())
     weights = settings.model_sha256 if settings.model_path is None else None

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from index.model_files import DEFAULT_MODEL_SHA256, ModelError, bundled_model_dir, verify_weights
+from index.model_files import (
+    DEFAULT_MODEL_SHA256,
+    ModelError,
+    bundled_model_dir,
+    embedding_dimension,
+    verify_weights,
+)
 from service.model import make_embedder, model_dir
 from service.settings import Settings
 
@@ -52,3 +59,94 @@ def test_vectors_are_normalised_float32_and_meaningful(embedder) -> None:  # typ
         384,
         254,
     )
+
+
+def test_the_identity_needs_no_model_load_and_matches_the_loaded_model() -> None:
+    fresh = make_embedder(Settings())
+    from_files = fresh.identity
+    assert not fresh.loaded and fresh.load_seconds is None
+    assert fresh.load() is fresh and fresh.loaded
+    seconds = fresh.load_seconds
+    assert seconds is not None and seconds > 0
+    fresh.load()
+    assert fresh.load_seconds == seconds  # loaded once
+    assert fresh.identity == from_files
+
+
+def _model_folder(tmp_path: Path, modules: list[dict[str, str]], files: dict[str, object]) -> Path:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "modules.json").write_text(json.dumps(modules))
+    for name, content in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(json.dumps(content))
+    return folder
+
+
+_TRANSFORMER = {"path": "", "type": "sentence_transformers.models.Transformer"}
+_POOLING = {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}
+_DENSE = {"path": "2_Dense", "type": "sentence_transformers.models.Dense"}
+_NORMALIZE = {"path": "3_Normalize", "type": "sentence_transformers.models.Normalize"}
+
+
+@pytest.mark.parametrize(
+    ("modules", "files", "dimension"),
+    [
+        (  # the bundled model's layout, with the older pooling flags
+            [_TRANSFORMER, _POOLING, _NORMALIZE],
+            {
+                "1_Pooling/config.json": {
+                    "word_embedding_dimension": 384,
+                    "pooling_mode_mean_tokens": True,
+                }
+            },
+            384,
+        ),
+        (  # two pooling modes are concatenated
+            [_TRANSFORMER, _POOLING],
+            {
+                "1_Pooling/config.json": {
+                    "embedding_dimension": 256,
+                    "pooling_mode": ["mean", "max"],
+                }
+            },
+            512,
+        ),
+        (  # a dense layer after pooling decides
+            [_TRANSFORMER, _POOLING, _DENSE, _NORMALIZE],
+            {
+                "1_Pooling/config.json": {"embedding_dimension": 768, "pooling_mode": "cls"},
+                "2_Dense/config.json": {"in_features": 768, "out_features": 128},
+            },
+            128,
+        ),
+        (  # a model saved truncated (Matryoshka) says so in its own config
+            [_TRANSFORMER, _POOLING],
+            {
+                "1_Pooling/config.json": {"embedding_dimension": 768, "pooling_mode": "mean"},
+                "config_sentence_transformers.json": {"truncate_dim": 256},
+            },
+            256,
+        ),
+        (  # a module it does not know: only the loaded model can say
+            [_TRANSFORMER, {"path": "1_X", "type": "somewhere.Unknown"}],
+            {"1_X/config.json": {"size": 3}},
+            None,
+        ),
+    ],
+)
+def test_the_dimension_is_read_from_the_module_configs(
+    tmp_path: Path, modules: list[dict[str, str]], files: dict[str, object], dimension: int | None
+) -> None:
+    assert embedding_dimension(_model_folder(tmp_path, modules, files)) == dimension
+
+
+def test_a_model_that_contradicts_its_files_refuses_to_embed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Indexes are checked against the files' dimension, so the model must confirm it on load.
+    monkeypatch.setattr("index.embedder.embedding_dimension", lambda _: 100)
+    embedder = make_embedder(Settings())
+    assert embedder.identity.dimension == 100
+    with pytest.raises(ModelError, match=r"384-dimensional vectors.*say 100"):
+        embedder.embed(["a question"])
