@@ -5,14 +5,16 @@ question (sentence vectors are computed at ingest, so this costs one matrix prod
 many of the question's content words it contains, and by the rank of its passage; it picks a
 few with maximal marginal relevance so the answer does not repeat itself. Before an answer
 leaves, each quote is checked against the stored text of the page it cites, and a sentence
-whose quote does not match is dropped.
+whose quote does not match is dropped. Cosines are rounded before they are combined, so that
+which sentence wins does not depend on whether the CPU computed them in bf16 or fp32.
 
 A single similarity threshold cannot tell unanswerable questions apart (FINDINGS.md), so the
 answerer abstains on any of three independent signals: no sentence is close enough to the
 question; no single passage holds enough of the question's content words, weighted by how rare
 they are (a name the corpus never mentions weighs most); or the question asks for a number or a
 date and no close sentence contains one. The thresholds are calibrated on the gold set
-(`bench/calibrate_abstention.py`).
+(`bench/calibrate_abstention.py`). When the question is not in English, which the bundled model
+does not read, the abstention says so.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ from index.embedder import Embedder, Vectors
 from index.records import SentenceSpan
 from index.retrieve import Hit, SearchResult
 from index.store import Index
+from service.language import english_only_note, foreign_language
 
-ABSTAIN_MESSAGE = (
-    "The documents do not answer this question. The closest passages are listed below."
-)
+_NO_ANSWER = "The documents do not answer this question."
+_PASSAGES_BELOW = "The closest passages are listed below."
+ABSTAIN_MESSAGE = f"{_NO_ANSWER} {_PASSAGES_BELOW}"
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 _ASKS_NUMBER = re.compile(
     r"\bhow (?:many|much|large|big|long)\b|\bwhat (?:percentage|share|proportion|number|amount)\b",
@@ -89,6 +92,15 @@ class AnswerConfig:
     relative_floor: float = 0.9
     """Keep further sentences only if they score at least this share of the best one: on the
     gold set 0.9 beat 0.8 on citation precision (+0.07) at equal recall; 0.95 lost recall."""
+    english_only: bool = True
+    """The embedding model reads English only (the bundled one does): an abstention on a
+    question in another language or script says so."""
+    similarity_step: float = 0.01
+    """Cosines are rounded to this step before sentences are ranked or compared. bf16 and fp32
+    arithmetic move them by up to ~1e-3 (6e-4 measured on the samples), enough to swap two
+    sentences whose scores differ by 6e-5 (a footnote and a title line did); a finer difference
+    says nothing about which sentence answers better, and rounded inputs give every CPU the
+    same scores to the last bit."""
 
 
 @dataclass(frozen=True)
@@ -124,8 +136,10 @@ class _Candidate:
     hit: Hit
     text: str
     similarity: float
+    """As measured: the abstention thresholds were calibrated on it."""
     overlap: float
     score: float
+    """From the rounded similarity, so that it does not depend on the CPU's arithmetic."""
 
 
 class ExtractiveAnswerer:
@@ -139,7 +153,8 @@ class ExtractiveAnswerer:
         hits = result.hits
         weights = self._term_weights(question)
         if not hits:
-            return Answer(ABSTAIN_MESSAGE, True, [], [], {"similarity": 0.0, "coverage": 0.0})
+            signals = {"similarity": 0.0, "coverage": 0.0}
+            return Answer(self._abstention(question), True, [], [], signals)
         query = result.query_vector
         if query is None:
             query = self._embedder.embed([question])
@@ -162,11 +177,19 @@ class ExtractiveAnswerer:
             "unknown_names": float(len(unknown)),
         }
         if unknown or best < self._config.min_similarity or coverage < self._config.min_coverage:
-            return Answer(ABSTAIN_MESSAGE, True, [], hits, signals)
+            return Answer(self._abstention(question), True, [], hits, signals)
         sentences, citations = self._cite(self._choose(candidates))
         if not citations:
-            return Answer(ABSTAIN_MESSAGE, True, [], hits, signals)
+            return Answer(self._abstention(question), True, [], hits, signals)
         return Answer(" ".join(sentences), False, citations, hits, signals)
+
+    def _abstention(self, question: str) -> str:
+        """Only an abstention looks at the question's language: an answer found in another
+        language is still an answer."""
+        language = foreign_language(question) if self._config.english_only else None
+        if language is None:
+            return ABSTAIN_MESSAGE
+        return f"{_NO_ANSWER} {english_only_note(language)} {_PASSAGES_BELOW}"
 
     def _terms(self, text: str) -> set[str]:
         kept = [w for w in _WORD.findall(text) if w.lower() not in _QUESTION_WORDS]
@@ -204,7 +227,8 @@ class ExtractiveAnswerer:
             if sources:
                 start, end = _entry_around(by_row[span.chunk_row][1].chunk.text, start, end)
             key = (span.chunk_row, start, end)
-            if key not in units or similarity > units[key][1]:
+            # Which sentence stands for an entry must not hinge on the last digits either.
+            if key not in units or self._steps(similarity) > self._steps(units[key][1]):
                 units[key] = (SentenceSpan(span.row, span.chunk_row, start, end), similarity)
         candidates = []
         seen: set[str] = set()
@@ -234,11 +258,14 @@ class ExtractiveAnswerer:
         overlap = len(terms & self._terms(text)) / len(terms) if terms else 0.0
         prior = 1.0 - rank / passages
         score = (
-            config.similarity_weight * similarity
+            config.similarity_weight * self._steps(similarity) * config.similarity_step
             + config.overlap_weight * overlap
             + config.rank_weight * prior
         )
         return _Candidate(unit, hit, text, similarity, overlap, score)
+
+    def _steps(self, cosine: float) -> int:
+        return round(cosine / self._config.similarity_step)
 
     def _coverage(self, weights: dict[str, float], hits: Sequence[Hit]) -> float:
         """The largest IDF-weighted share of the question's terms that one passage holds."""
@@ -252,17 +279,19 @@ class ExtractiveAnswerer:
         return max(shares)
 
     def _choose(self, candidates: list[_Candidate]) -> list[_Candidate]:
+        # Equal scores are common once cosines are rounded; the earlier sentence row goes first.
         ranked = sorted(candidates, key=lambda c: (-c.score, c.span.row))
         if not ranked:
             return []
         chosen = [ranked[0]]
         floor = ranked[0].score * self._config.relative_floor
+        redundant = self._steps(self._config.redundancy)
         for candidate in ranked[1:]:
             if len(chosen) == self._config.max_sentences or candidate.score < floor:
                 break
             vector = self._sentence_vectors[candidate.span.row]
             if all(
-                float(vector @ self._sentence_vectors[c.span.row]) < self._config.redundancy
+                self._steps(float(vector @ self._sentence_vectors[c.span.row])) < redundant
                 for c in chosen
             ):
                 chosen.append(candidate)

@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
+from index.embedder import Embedder, cpu_has_bf16
 from index.retrieve import Retriever
 from index.store import ChunkingParameters, Index, load_index
 from index.update import update_index
 from ingest.chunking import ChunkingConfig, chunk_document
 from ingest.loaders import load_document
 from ingest.models import Page
-from service.answer import ABSTAIN_MESSAGE, AnswerConfig, ExtractiveAnswerer
+from service.answer import ABSTAIN_MESSAGE, Answer, AnswerConfig, ExtractiveAnswerer
 from service.model import make_embedder
 from service.settings import Settings
 from tests.conftest import SAMPLES, WhitespaceTokenizer
 
 CONFIG = ChunkingConfig(size=120, overlap=20, max_tokens=200)
 CHUNKING = ChunkingParameters(CONFIG.size, CONFIG.overlap, CONFIG.max_tokens)
-EMBEDDER = make_embedder(Settings())
+# fp32 on every CPU: the tests below assert exact quotes, and bf16 (where the CPU has it) moves
+# cosines by up to 1e-3; that the answers survive it is tested on its own, further down.
+EMBEDDER = make_embedder(Settings(embed_bf16=False))
 DEFAULT = AnswerConfig()
+
+COORDINATOR = "Who is responsible for coordinating the implementation of the strategy?"
+PORTUGAL = "What does the strategy say about Portugal's navy?"
+BORDER = "How long is Northland's land border with Astoria?"
+FOOTNOTE = "Which footnote source gives the Northland Energy Agency figures?"
+GAS = "What does the Northland Energy Agency report about gas?"
+QUESTIONS = (COORDINATOR, PORTUGAL, "gas storage winter", BORDER, FOOTNOTE, GAS)
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +49,19 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index]:
     loaded.close()
 
 
-def _ask(index: Index, question: str, config: AnswerConfig = DEFAULT):  # type: ignore[no-untyped-def]
-    result = Retriever(index, EMBEDDER).search(question, k=6)
-    return ExtractiveAnswerer(index, EMBEDDER, config).answer(question, result)
+def _ask(
+    index: Index, question: str, config: AnswerConfig = DEFAULT, embedder: Embedder = EMBEDDER
+) -> Answer:
+    result = Retriever(index, embedder).search(question, k=6)
+    return ExtractiveAnswerer(index, embedder, config).answer(question, result)
+
+
+def _quoted(answer: Answer) -> tuple[bool, str, list[tuple[str, int, str]]]:
+    return answer.abstained, answer.text, [(c.doc, c.page, c.quote) for c in answer.citations]
 
 
 def test_answer_sentences_carry_markers_and_quotes_stand_on_their_pages(index: Index) -> None:
-    answer = _ask(index, "Who is responsible for coordinating the implementation of the strategy?")
+    answer = _ask(index, COORDINATOR)
     assert not answer.abstained and answer.citations
     assert "Åsa Lindqvist" in answer.text
     assert (answer.citations[0].doc, answer.citations[0].page) == (
@@ -71,13 +89,13 @@ def test_a_quote_missing_from_its_page_is_dropped_with_its_sentence(
         return Page(page.number, page.text.replace("Lindqvist", "Lindkvist"), page.label)
 
     monkeypatch.setattr(index.records, "page", tampered)
-    answer = _ask(index, "Who is responsible for coordinating the implementation of the strategy?")
+    answer = _ask(index, COORDINATOR)
     assert all("Lindqvist" not in c.quote for c in answer.citations)
     assert "Lindqvist" not in answer.text
 
 
 def test_names_the_documents_never_mention_make_it_abstain(index: Index) -> None:
-    answer = _ask(index, "What does the strategy say about Portugal's navy?")
+    answer = _ask(index, PORTUGAL)
     assert answer.abstained and answer.text == ABSTAIN_MESSAGE
     assert answer.citations == [] and answer.passages
     assert answer.signals["unknown_names"] == 1
@@ -89,13 +107,13 @@ def test_low_similarity_makes_it_abstain(index: Index) -> None:
 
 
 def test_questions_asking_for_a_number_take_sentences_with_one(index: Index) -> None:
-    answer = _ask(index, "How long is Northland's land border with Astoria?")
+    answer = _ask(index, BORDER)
     assert not answer.abstained
     assert all(re.search(r"\d", c.quote) for c in answer.citations)
 
 
 def test_a_question_about_sources_quotes_the_footnote_whole(index: Index) -> None:
-    answer = _ask(index, "Which footnote source gives the Northland Energy Agency figures?")
+    answer = _ask(index, FOOTNOTE)
     assert not answer.abstained
     first = answer.citations[0]
     assert first.quote == "3. Northland Energy Agency, Annual Report 2024, p. 17."
@@ -103,5 +121,76 @@ def test_a_question_about_sources_quotes_the_footnote_whole(index: Index) -> Non
 
 
 def test_other_questions_never_quote_footnotes(index: Index) -> None:
-    answer = _ask(index, "What does the Northland Energy Agency report about gas?")
+    answer = _ask(index, GAS)
     assert all(not re.match(r"\d+\. ", c.quote) for c in answer.citations)
+
+
+@pytest.fixture(scope="module")
+def bf16_embedder() -> Embedder:
+    if not cpu_has_bf16():
+        pytest.skip("this CPU has no native bf16 (avx512_bf16 or amx_bf16) to compare with")
+    return make_embedder(Settings(embed_bf16=True))
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_bf16_and_fp32_arithmetic_give_the_same_answer(
+    index: Index, bf16_embedder: Embedder, question: str
+) -> None:
+    assert _quoted(_ask(index, question, embedder=bf16_embedder)) == _quoted(_ask(index, question))
+
+
+def _nudged(query: np.ndarray, toward: np.ndarray, amount: float) -> np.ndarray:
+    moved = query + amount * toward
+    return np.asarray(moved / np.linalg.norm(moved), dtype=np.float32)
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_nudging_the_query_vector_toward_any_sentence_leaves_the_answer_alone(
+    index: Index, question: str
+) -> None:
+    """The CPU-independent form of the test above: each nudge moves one sentence's cosine by
+    up to 5e-4, more than bf16 does. Before cosines were rounded, one nudge swapped the
+    footnote and the title line, whose scores were 6e-5 apart. Rounding cannot protect a
+    cosine that sits right at a rounding edge; no deciding sentence here does."""
+    result = Retriever(index, EMBEDDER).search(question, k=6)
+    assert result.query_vector is not None
+    answerer = ExtractiveAnswerer(index, EMBEDDER, DEFAULT)
+    expected = _quoted(answerer.answer(question, result))
+    vectors = index.sentence_vectors()
+    rows = [s.row for s in index.records.sentences_of([hit.row for hit in result.hits])]
+    assert rows
+    for row in rows:
+        for amount in (5e-4, -5e-4):
+            query = _nudged(result.query_vector, np.asarray(vectors[row]), amount)
+            nudged = dataclasses.replace(result, query_vector=query)
+            assert _quoted(answerer.answer(question, nudged)) == expected, (row, amount)
+
+
+@pytest.mark.parametrize(
+    ("question", "says"),
+    [
+        ("Шта стратегија каже о морнарици Португала?", "written in Cyrillic script"),
+        ("战略对葡萄牙海军说了什么？", "in Chinese (Han script)"),
+        ("Šta strategija kaže o mornarici Portugala?", "in Bosnian, Croatian or Serbian"),
+        ("Çfarë thotë strategjia për marinën e Portugalisë?", "in Albanian"),
+    ],
+)
+def test_an_abstention_on_a_question_not_in_english_says_so(
+    index: Index, question: str, says: str
+) -> None:
+    answer = _ask(index, question)
+    assert answer.abstained and answer.passages
+    assert answer.text.startswith("The documents do not answer this question.")
+    assert f"The question seems to be {says}; the search model reads English" in answer.text
+
+
+def test_the_language_note_can_be_turned_off_for_a_multilingual_model(index: Index) -> None:
+    config = AnswerConfig(english_only=False)
+    answer = _ask(index, "Šta strategija kaže o mornarici Portugala?", config)
+    assert answer.abstained and answer.text == ABSTAIN_MESSAGE
+
+
+@pytest.mark.parametrize("question", [PORTUGAL, "Kosovo Serbia CSTO NATO?", "gas storage winter"])
+def test_english_abstentions_carry_no_language_note(index: Index, question: str) -> None:
+    answer = _ask(index, question, AnswerConfig(min_similarity=0.99))
+    assert answer.abstained and answer.text == ABSTAIN_MESSAGE
