@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Annotated, Any
@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from index.embedder import Embedder
 from index.store import StoreError, UnknownDocumentError
 from service.engine import Engine, NoIndexError
+from service.limits import BodyLimit
 from service.model import make_embedder
 from service.schemas import (
     AskRequest,
@@ -26,8 +27,11 @@ from service.schemas import (
     DocumentsResponse,
     ErrorOut,
     HeadingOut,
+    HealthResponse,
+    IndexResponse,
     PageOut,
     PageSummary,
+    ReadyResponse,
     SearchRequest,
     SearchResponse,
 )
@@ -47,6 +51,18 @@ def _engine(request: Request) -> Engine:
 
 Live = Annotated[Engine, Depends(_engine)]
 
+_ERRORS = {
+    404: "No such document or page.",
+    413: "The request body is over the size limit.",
+    422: "The request is not valid; the detail says why.",
+    503: "There is no usable index yet; the detail says what to do.",
+}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error responses a route can give, for its OpenAPI description."""
+    return {status: {"model": ErrorOut, "description": _ERRORS[status]} for status in statuses}
+
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     @asynccontextmanager
@@ -59,7 +75,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         faiss.omp_set_num_threads(1)
         app.state.engine = Engine(
             settings.index_dir,
-            embedder or make_embedder(settings, threads=threads),
+            embedder or make_embedder(settings, threads=threads).load(),
             settings.answer_config(),
         )
         yield
@@ -69,26 +85,37 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         summary="Answers from reports, every claim cited to a page.",
         version="0.1.0",
         lifespan=lifespan,
-        responses={
-            404: {"model": ErrorOut},
-            422: {"model": ErrorOut},
-            503: {"model": ErrorOut},
-        },
     )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
-    @app.post("/v1/ask", response_model=AskResponse, tags=["answers"])
+    @app.post(
+        "/v1/ask",
+        response_model=AskResponse,
+        responses=_errors(404, 413, 422, 503),
+        tags=["answers"],
+    )
     def ask(request: AskRequest, live: Live) -> AskResponse:
         """A short answer built from the documents, each sentence cited to a page."""
         return live.ask(request.question, request.k, request.docs)
 
-    @app.post("/v1/search", response_model=SearchResponse, tags=["answers"])
+    @app.post(
+        "/v1/search",
+        response_model=SearchResponse,
+        responses=_errors(404, 413, 422, 503),
+        tags=["answers"],
+    )
     def search(request: SearchRequest, live: Live) -> SearchResponse:
         """The best passages for a question, with their pages."""
         return SearchResponse(
             hits=live.search(request.question, request.k, request.mode, request.docs)
         )
 
-    @app.get("/v1/documents", response_model=DocumentsResponse, tags=["documents"])
+    @app.get(
+        "/v1/documents",
+        response_model=DocumentsResponse,
+        responses=_errors(413, 503),
+        tags=["documents"],
+    )
     def documents(live: Live) -> DocumentsResponse:
         snapshot = live.snapshot()
         return DocumentsResponse(
@@ -105,7 +132,13 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             index_version=snapshot.index.version,
         )
 
-    @app.get("/v1/documents/{doc_id}", response_model=DocumentDetail, tags=["documents"])
+    # 422 is listed where FastAPI would otherwise describe its own validation error body.
+    @app.get(
+        "/v1/documents/{doc_id}",
+        response_model=DocumentDetail,
+        responses=_errors(404, 413, 422, 503),
+        tags=["documents"],
+    )
     def document(doc_id: str, live: Live) -> DocumentDetail:
         records = live.snapshot().index.records
         found = records.document(doc_id)
@@ -127,7 +160,12 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             ],
         )
 
-    @app.get("/v1/documents/{doc_id}/pages/{number}", response_model=PageOut, tags=["documents"])
+    @app.get(
+        "/v1/documents/{doc_id}/pages/{number}",
+        response_model=PageOut,
+        responses=_errors(404, 413, 422, 503),
+        tags=["documents"],
+    )
     def page(doc_id: str, number: int, live: Live) -> PageOut:
         """The stored text of one page: what a citation points to."""
         records = live.snapshot().index.records
@@ -149,30 +187,41 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             headings=[HeadingOut(text=h.text, level=h.level) for h in found.headings],
         )
 
-    @app.get("/v1/index", tags=["documents"])
-    def index_manifest(live: Live) -> dict[str, Any]:
+    @app.get(
+        "/v1/index",
+        response_model=IndexResponse,
+        responses=_errors(413, 503),
+        tags=["documents"],
+    )
+    def index_manifest(live: Live) -> IndexResponse:
         """What built the index in service: model, chunking, documents, library versions."""
         snapshot = live.snapshot()
-        return {"version": snapshot.index.version, **asdict(snapshot.index.manifest)}
+        manifest = asdict(snapshot.index.manifest)
+        return IndexResponse.model_validate({"version": snapshot.index.version, **manifest})
 
-    @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict[str, str]:
+    @app.get("/healthz", response_model=HealthResponse, responses=_errors(413), tags=["operations"])
+    def healthz() -> HealthResponse:
         """The process is up."""
-        return {"status": "ok"}
+        return HealthResponse(status="ok")
 
-    @app.get("/readyz", tags=["operations"])
-    def readyz(live: Live) -> dict[str, str]:
+    @app.get(
+        "/readyz",
+        response_model=ReadyResponse,
+        responses=_errors(413, 503),
+        tags=["operations"],
+    )
+    def readyz(live: Live) -> ReadyResponse:
         """The model is loaded and an index is ready to answer."""
         snapshot = live.snapshot()
-        return {"status": "ready", "index_version": snapshot.index.version}
+        return ReadyResponse(status="ready", index_version=snapshot.index.version)
 
     _install_error_handlers(app)
     return app
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    def error(status: int, detail: str) -> JSONResponse:
-        return JSONResponse(status_code=status, content={"detail": detail})
+    def error(status: int, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+        return JSONResponse(status_code=status, content={"detail": detail}, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -204,9 +253,23 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error(exc.status_code, str(exc.detail))
+        # FastAPI answers 400 "error parsing the body", raised from the parser's exception, when
+        # JSON fails for a reason other than syntax; to a client that is one more invalid request.
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+            return error(422, _unparsable(exc.__cause__))
+        return error(exc.status_code, str(exc.detail), exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error(500, "internal error; the server log has the details")
+
+
+def _unparsable(cause: ValueError | RecursionError) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the request body is not valid {cause.encoding.upper()} (byte {cause.start})"
+    if isinstance(cause, RecursionError):
+        return "the request body nests arrays or objects too deeply"
+    # For instance "Exceeds the limit (4300 digits) for integer string conversion"; what follows
+    # the semicolon is advice for the server's programmer.
+    return f"the request body is not valid JSON: {str(cause).split(';')[0]}"

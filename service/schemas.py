@@ -1,39 +1,99 @@
-"""Request and response models of the HTTP API (and of `chancery ask --json`)."""
+"""Request and response models of the HTTP API (and of `chancery ask --json`).
+
+Request models are strict and closed: a field of the wrong type or a field they do not know is
+refused, not coerced or dropped, and what they check is what the OpenAPI schema states.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from index.retrieve import Mode
 
 MAX_QUESTION_CHARS = 2000
+MAX_DOCS = 100
+MAX_DOC_NAME_CHARS = 1024
+"""Far above any file name (255 bytes on common file systems) and the id made from one (its
+slug, a mark and a 10-character hash)."""
+
+NOT_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+"""A character `str.strip()` keeps, spelled out: `\\s` differs between regex engines (Python's
+counts \\x1c-\\x1f, JSON Schema's and Rust's do not), and a client must read the same rule the
+server applies."""
+
+
+def _valid_unicode(value: object) -> object:
+    # JSON can carry a lone surrogate ("\ud800"); no encoder downstream (tokenizer, SQLite, the
+    # JSON of an error that quotes the text) accepts one, so it stops here.
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"the text contains invalid Unicode: a lone surrogate "
+                f"(U+{ord(value[exc.start]):04X}) at character {exc.start + 1}"
+            ) from exc
+    return value
+
+
+CleanText = Annotated[str, BeforeValidator(_valid_unicode)]
+"""A string every encoder accepts: no lone UTF-16 surrogates."""
+
+
+def _sensible_question(value: str) -> str:
+    if len(value) > MAX_QUESTION_CHARS:
+        raise ValueError(
+            f"the question has {len(value)} characters; the limit is {MAX_QUESTION_CHARS}"
+        )
+    value = value.strip()
+    if not value:
+        raise ValueError("the question is empty")
+    return value
+
+
+Question = Annotated[
+    CleanText,
+    AfterValidator(_sensible_question),
+    Field(
+        description="The question, in plain words: not blank, at most 2,000 characters.",
+        # `_sensible_question` checks these itself, to say what is wrong in a sentence.
+        json_schema_extra={"minLength": 1, "maxLength": MAX_QUESTION_CHARS, "pattern": NOT_BLANK},
+    ),
+]
+DocName = Annotated[CleanText, Field(min_length=1, max_length=MAX_DOC_NAME_CHARS)]
+
+
+def _whole_number(value: object) -> object:
+    # JSON has one kind of number, and to JSON Schema 5.0 is the integer 5; true and "5" are not.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_whole_number), Field(strict=True)]
+"""An integer, written 5 or 5.0; never a boolean or a string."""
 
 
 class _Question(BaseModel):
-    question: str = Field(description="The question, in plain words.")
-    docs: list[str] | None = Field(
-        default=None, min_length=1, description="Only these documents (ids or file names)."
-    )
+    model_config = ConfigDict(extra="forbid")
 
-    @field_validator("question")
-    @classmethod
-    def _sensible(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("the question is empty")
-        if len(value) > MAX_QUESTION_CHARS:
-            raise ValueError(
-                f"the question has {len(value)} characters; the limit is {MAX_QUESTION_CHARS}"
-            )
-        return value
+    question: Question
+    docs: list[DocName] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_DOCS,
+        description="Only these documents (ids or file names).",
+    )
 
 
 class AskRequest(_Question):
-    k: int = Field(default=8, ge=1, le=50, description="Passages to read the answer from.")
+    k: Count = Field(default=8, ge=1, le=50, description="Passages to read the answer from.")
 
 
 class SearchRequest(_Question):
-    k: int = Field(default=10, ge=1, le=100)
+    k: Count = Field(default=10, ge=1, le=100, description="Passages to return.")
     mode: Mode = Mode.HYBRID
 
 
@@ -110,3 +170,54 @@ class PageOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class EmbedderOut(BaseModel):
+    model_id: str
+    weights_sha256: str
+    dimension: int
+    max_tokens: int
+
+
+class ChunkingOut(BaseModel):
+    size: int
+    overlap: int
+    max_tokens: int
+
+
+class VectorIndexOut(BaseModel):
+    kind: str = Field(description='"flat" or "ivf".')
+    lists: int
+    probes: int
+
+
+class ManifestDocumentOut(BaseModel):
+    doc_id: str
+    file_name: str
+    title: str
+    sha256: str
+    pages: int
+    chunks: int
+
+
+class IndexResponse(BaseModel):
+    """The manifest of the index in service (`index.store.Manifest`) and its version."""
+
+    version: str
+    schema_version: int
+    embedder: EmbedderOut
+    chunking: ChunkingOut
+    vector_index: VectorIndexOut
+    documents: list[ManifestDocumentOut]
+    chunk_count: int
+    created_at: str
+    libraries: dict[str, str]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ready"]
+    index_version: str

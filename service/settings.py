@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     embed_threads: int | None = Field(default=None, ge=1)
     """Torch threads for embedding; unset means all cores for ingest and one per request when
     serving."""
+    max_body_bytes: int = Field(default=64 * 1024, ge=1)
+    """Request bodies over this size get 413 before the service reads them."""
     abstain_min_similarity: float = AnswerConfig.min_similarity
     abstain_min_coverage: float = AnswerConfig.min_coverage
 

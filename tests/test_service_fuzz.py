@@ -1,0 +1,201 @@
+"""The live service against hostile input: no request gets a 5xx or breaks the published schema.
+
+The server is the real one (`chancery serve`: real model, uvicorn) over one sample document, so
+requests reach the tokenizer, SQLite and the answerer, not stand-ins. Schemathesis sends every
+operation its boundary cases and a bounded number of generated requests, valid and invalid, with
+every built-in check on each response. The requests it cannot make (a body that never ends, a
+path uvicorn decodes) are tested one by one after it.
+"""
+
+from __future__ import annotations
+
+import collections
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from service import subprocess_server
+from service.app import create_app
+from service.settings import Settings
+from tests.conftest import REPO, SAMPLES
+from tests.fakes import FakeEmbedder
+
+SAMPLE = SAMPLES / "northland-energy-brief.md"
+DOC_ID = SAMPLE.name
+STARTUP_SECONDS = 180
+REQUEST_SECONDS = 60
+"""Generous, so that a busy machine cannot fail a test; no test measures time."""
+EXAMPLES_PER_OPERATION = 30
+LIMIT: int = Settings.model_fields["max_body_bytes"].default
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("fuzz-index")
+    ingest = subprocess.run(
+        [sys.executable, "-m", "service.cli", "ingest", str(SAMPLE), "--index", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        env=subprocess_server.child_environment(),
+    )
+    assert ingest.returncode == 0, ingest.stderr
+    log = tmp_path_factory.mktemp("fuzz-log") / "server.log"
+    try:
+        with subprocess_server.running_server(
+            root, log, startup_seconds=STARTUP_SECONDS, cwd=REPO
+        ) as url:
+            yield url
+    except subprocess_server.ServerStartError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="module")
+def http(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=REQUEST_SECONDS) as client:
+        yield client
+
+
+# -- schemathesis --------------------------------------------------------------------------------
+
+
+def _published_spec() -> dict[str, Any]:
+    # Builds the description from the routes alone; no model loads and no index is opened.
+    spec: dict[str, Any] = create_app(
+        Settings(index_dir=Path("unused")), embedder=FakeEmbedder()
+    ).openapi()
+    return spec
+
+
+# Schemathesis's `parametrize` needs the operations when pytest collects the tests, before any
+# server runs (its fixture-based loader breaks on pytest 9.2), so the description is built here;
+# the first test checks that the live server publishes exactly this one.
+schema = schemathesis.openapi.from_dict(_published_spec(), config=schemathesis.Config())
+
+
+def test_the_live_server_publishes_the_fuzzed_description(http: httpx.Client) -> None:
+    assert http.get("/openapi.json").json() == _published_spec()
+
+
+@pytest.fixture(scope="module")
+def sent() -> Iterator[collections.Counter[str]]:
+    """Requests made per operation; each operation must have been exercised, not skipped."""
+    counts: collections.Counter[str] = collections.Counter()
+    yield counts
+    operations = {
+        f"{method.upper()} {path}"
+        for path, methods in _published_spec()["paths"].items()
+        for method in methods
+    }
+    assert set(counts) == operations, sorted(operations ^ set(counts))
+
+
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+def test_no_request_gets_a_server_error_or_breaks_the_schema(
+    case: schemathesis.Case[Any], base_url: str, sent: collections.Counter[str]
+) -> None:
+    sent[case.operation.label] += 1
+    # Every check enabled by default: no 5xx, status codes, content types, headers and bodies as
+    # documented, invalid data refused, valid data accepted, 405 with Allow for other methods.
+    case.call_and_validate(base_url=base_url, timeout=REQUEST_SECONDS)
+
+
+# -- what the fuzzer cannot send -----------------------------------------------------------------
+
+
+def _raw_exchange(base_url: str, head: bytes, body_parts: list[bytes]) -> tuple[int, bytes]:
+    """Send a request head and part of a body, never the end of it; return the answer."""
+    address = urlsplit(base_url)
+    with socket.create_connection(
+        (address.hostname, address.port), timeout=REQUEST_SECONDS
+    ) as connection:
+        connection.sendall(head)
+        for part in body_parts:
+            connection.sendall(part)
+        # A server waiting for the rest of the body never answers, and the read times out.
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    status = int(answer.split(b" ", 2)[1])
+    return status, answer
+
+
+def _head(extra: str) -> bytes:
+    return (
+        "POST /v1/ask HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        f"{extra}\r\n\r\n"
+    ).encode()
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_sent(
+    base_url: str,
+) -> None:
+    status, answer = _raw_exchange(base_url, _head("Content-Length: 104857600"), [])
+    assert status == 413, answer
+    assert f"the limit is {LIMIT}".encode() in answer and b'{"detail":' in answer
+    assert b"connection: close" in answer.lower()
+
+
+def _chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def test_a_chunked_body_is_refused_once_it_passes_the_limit(base_url: str) -> None:
+    # Exactly the limit, then one byte more and no closing chunk: the server has to read all of
+    # it to pass the limit, so nothing sent stays unread when it closes the connection.
+    parts = [_chunk(b"x" * LIMIT), _chunk(b"x")]
+    status, answer = _raw_exchange(base_url, _head("Transfer-Encoding: chunked"), parts)
+    assert status == 413, answer
+    assert f"over the limit of {LIMIT} bytes".encode() in answer
+
+
+def test_a_chunked_body_under_the_limit_is_answered(http: httpx.Client) -> None:
+    def body() -> Iterator[bytes]:
+        yield b'{"question": "Where does the'
+        yield b' gas come from?", "k": 3}'
+
+    response = http.post("/v1/search", content=body(), headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert response.request.headers.get("transfer-encoding") == "chunked"
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/v1/documents/%ED%A0%80", 404),  # the UTF-8 bytes of a lone surrogate
+        ("/v1/documents/%ED%A0%80/pages/1", 404),
+        ("/v1/documents/%FF%FE", 404),
+        (f"/v1/documents/{DOC_ID}/pages/%ED%A0%80", 422),
+        (f"/v1/documents/{DOC_ID}/pages/-1", 404),
+        (f"/v1/documents/{DOC_ID}/pages/{10**30}", 404),
+        (f"/v1/documents/{DOC_ID}/pages/{'9' * 5000}", 422),
+        (f"/v1/documents/{DOC_ID}/pages/1.5", 422),
+        (f"/v1/documents/{'x' * 5000}", 404),
+    ],
+)
+def test_odd_path_parameters_get_a_4xx_with_a_detail(
+    http: httpx.Client, path: str, status: int
+) -> None:
+    response = http.get(path)
+    assert response.status_code == status, response.text
+    assert response.json()["detail"].strip()
