@@ -1,4 +1,5 @@
-"""HTTP latency of the real service: /v1/search and /v1/ask at concurrency 1 and 16.
+"""HTTP latency of the real service: /v1/search and /v1/ask at concurrency 1 and 16, and during an
+index swap.
 
 `chancery serve` runs in its own process on an index of the reference corpus; this script is
 the client, on the same machine. Each endpoint gets 100 requests one at a time, then 200 from 16
@@ -6,17 +7,28 @@ threads at once, cycling through a fixed list of gold questions. The in-run base
 GET /healthz under the same load: on a small shared machine, absolute times drift between runs,
 and the ratio to /healthz says what the question answering itself costs. The target reported
 against: /v1/ask p50 under 50 ms at concurrency 1.
+
+The swap scenario (alone: `--swap-only`) runs a server of its own on a bigger index (the corpus
+documents repeated `--swap-copies` times, so that a version takes a while to load) and keeps 16
+threads asking /v1/ask while `current` moves to a new version 30 times, as a finished ingest
+moves it. A swap's window runs from the switch to the first answer from the new version: the
+requests sent in it are the ones a load on the request path would hold up. The steady sample is
+the requests sent in a quiet stretch before each switch, interleaved with the swaps so that the
+machine's drift over the run touches both alike. Target: the window p99 within 2x the steady p99.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -25,6 +37,15 @@ from typing import Any
 import benchlib
 import httpx
 
+from index.store import (
+    CURRENT,
+    DocumentEntry,
+    Index,
+    current_version,
+    read_manifest,
+    write_version,
+    writer_lock,
+)
 from service import subprocess_server
 
 QUESTIONS = 20
@@ -34,6 +55,18 @@ ENDPOINTS = ("healthz", "search", "ask")
 ASK_TARGET_MS = 50.0
 STARTUP_SECONDS = 180
 REQUEST_SECONDS = 300
+SWAP_CONCURRENCY = 16
+SWAPS = 30
+SETTLE_REQUESTS = 2 * SWAP_CONCURRENCY
+"""Answers after a swap's window before its effects (the old version's last requests, its
+release) count as steady."""
+QUIET_REQUESTS = 2 * SWAP_CONCURRENCY
+"""Answers in the quiet stretch before each switch; the requests sent in it are the steady
+sample (about 30 per swap, some 900 in all)."""
+SWAP_TARGET_RATIO = 2.0
+SWAP_COPIES = 300
+"""About 43,000 chunks (an IVF index, some 600 MB on disk): a version loads in 35-90 ms alone,
+several times that under load, long enough for the requests that wait on it to show."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +82,34 @@ class Measurement:
     """Median of the server's own `timings_ms.total_ms` (/v1/ask only)."""
     vs_healthz: float | None = None
     """p50 over the /healthz p50 at the same concurrency."""
+
+
+@dataclass(frozen=True)
+class SwapMeasurement:
+    concurrency: int
+    swaps: int
+    steady_requests: int
+    """Requests sent in the quiet stretch before each switch, all swaps."""
+    steady_p50_ms: float
+    steady_p99_ms: float
+    steady_max_ms: float
+    window_requests: int
+    """Requests sent between a switch and the first answer from the new version, all swaps."""
+    window_p50_ms: float
+    window_p99_ms: float
+    window_max_ms: float
+    window_median_ms: float
+    """Median length of a window: the server's load of a version plus one request."""
+    window_old_answers: int
+    """Requests sent in a window and answered from the version before the switch: those that
+    did not wait for the load."""
+    errors: int
+    stale_after_window: int
+    """Answers from the old version to requests sent after the new one had answered."""
+
+    @property
+    def p99_ratio(self) -> float | None:
+        return benchlib.ratio(self.window_p99_ms, self.steady_p99_ms)
 
 
 # -- the server ----------------------------------------------------------------------------------
@@ -133,6 +194,228 @@ def warm_up(base_url: str, questions: Sequence[str]) -> None:
                 _send(http, endpoint, question)
 
 
+# -- the swap scenario --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Sent:
+    issued: float
+    done: float
+    status: int
+    version: str | None
+
+
+class _Traffic:
+    """/v1/ask from `concurrency` threads, each sending its next request when one returns."""
+
+    def __init__(self, base_url: str, questions: Sequence[str], concurrency: int) -> None:
+        self._base_url = base_url
+        self._questions = questions
+        self._concurrency = concurrency
+        self._stop = threading.Event()
+        self._answered = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self.sent: list[_Sent] = []
+
+    def __enter__(self) -> _Traffic:
+        self._threads = [
+            threading.Thread(target=self._run, args=(n,), daemon=True)
+            for n in range(self._concurrency)
+        ]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(REQUEST_SECONDS)
+
+    def wait_for_count(self, count: int, what: str) -> None:
+        self._wait(lambda: len(self.sent) >= count, what)
+
+    def first_answer_from(self, version: str, since: float, mark: int) -> _Sent:
+        """The first answer from `version` to a request sent at `since` or later, once one came;
+        `mark` is how many answers were recorded before `since` (none of them can be it)."""
+
+        def answers() -> list[_Sent]:
+            return [s for s in self.sent[mark:] if s.version == version and s.issued >= since]
+
+        self._wait(lambda: bool(answers()), f"an answer from {version}")
+        return min(answers(), key=lambda s: s.done)
+
+    def _wait(self, done: Callable[[], bool], what: str) -> None:
+        with self._answered:
+            if not self._answered.wait_for(done, REQUEST_SECONDS):
+                raise SystemExit(f"the swap benchmark gave up waiting for {what}")
+
+    def _run(self, number: int) -> None:
+        with httpx.Client(base_url=self._base_url, timeout=REQUEST_SECONDS) as http:
+            while not self._stop.is_set():
+                question = self._questions[number % len(self._questions)]
+                number += self._concurrency
+                issued = time.perf_counter()
+                status, version = 0, None
+                with contextlib.suppress(httpx.HTTPError):
+                    response = http.post("/v1/ask", json={"question": question})
+                    status = response.status_code
+                    if status == 200:
+                        version = str(response.json()["index_version"])
+                sent = _Sent(issued, time.perf_counter(), status, version)
+                with self._answered:
+                    self.sent.append(sent)
+                    self._answered.notify_all()
+
+
+def prepare_swap(index: Path, served: Path, copies: int) -> Path:
+    """The index to serve, whose `current` the swaps move: a copy of `index`, or with `copies` > 1
+    each of its documents that many times under new names (a bigger index, whose versions take
+    longer to load, written from the stored vectors, so without embedding). Returns its version.
+    """
+    source = current_version(index)
+    if source is None:
+        raise SystemExit(f"{index} holds no index")
+    if copies == 1:
+        shutil.copytree(
+            index,
+            served,
+            symlinks=True,
+            ignore=shutil.ignore_patterns(".lock"),
+            copy_function=_link_or_copy,
+        )
+    else:
+        manifest = read_manifest(source)
+        original = Index(source, manifest)
+        try:
+            entries = list(original.entries())
+        finally:
+            original.close()
+        with writer_lock(served):
+            write_version(
+                served,
+                [_renamed(entry, copy) for copy in range(copies) for entry in entries],
+                manifest.embedder,
+                manifest.chunking,
+            )
+    version = current_version(served)
+    assert version is not None
+    return version
+
+
+def _renamed(entry: DocumentEntry, copy: int) -> DocumentEntry:
+    if copy == 0:
+        return entry
+    document = replace(
+        entry.document,
+        doc_id=f"{entry.document.doc_id}-copy{copy}",
+        file_name=f"copy{copy}-{entry.document.file_name}",
+    )
+    chunks = tuple(
+        replace(chunk, doc_id=document.doc_id, chunk_id=f"{chunk.chunk_id}-copy{copy}")
+        for chunk in entry.chunks
+    )
+    return replace(entry, document=document, chunks=chunks)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    # A version's files are never written once it is in place, so a hard link serves as a copy
+    # at no cost: no disk writes competing with the requests, and the files are already in the
+    # page cache, as an ingest's freshly written files are.
+    try:
+        os.link(source, target)
+    except OSError:  # another file system
+        shutil.copy2(source, target)
+
+
+def add_version(root: Path, source: Path, number: int) -> Path:
+    """A new version as an ingest could have written it: `source` under a new name. Older ones
+    go as an ingest removes them, keeping the one a request may still read (and `source`)."""
+    version = root / f"{source.name}-swap{number:03d}"
+    shutil.copytree(source, version, copy_function=_link_or_copy)
+    for old in sorted(root.glob("v-*"))[:-2]:
+        if old != source:
+            shutil.rmtree(old)
+    return version
+
+
+def switch_current(root: Path, version: Path) -> None:
+    """What a finished ingest does: a new link renamed over `current`, in one step."""
+    link = root / ".tmp-link-bench"
+    link.unlink(missing_ok=True)
+    link.symlink_to(version.name)
+    link.replace(root / CURRENT)
+
+
+def measure_swap(
+    base_url: str, served: Path, source: Path, questions: Sequence[str]
+) -> SwapMeasurement:
+    """Each swap: answers to let the last one settle, a quiet stretch (the steady sample, so
+    that the machine's drift over the run touches both samples alike), then the switch."""
+    order = {source.name: 0}
+    quiet: list[tuple[float, float]] = []
+    windows: list[tuple[float, float]] = []
+    with _Traffic(base_url, questions, SWAP_CONCURRENCY) as traffic:
+        for swap in range(1, SWAPS + 1):
+            target = add_version(served, source, swap)
+            order[target.name] = swap
+            traffic.wait_for_count(len(traffic.sent) + SETTLE_REQUESTS, "answers between swaps")
+            quiet_from = time.perf_counter()
+            traffic.wait_for_count(len(traffic.sent) + QUIET_REQUESTS, "steady answers")
+            mark = len(traffic.sent)
+            switched = time.perf_counter()
+            switch_current(served, target)
+            first = traffic.first_answer_from(target.name, switched, mark)
+            quiet.append((quiet_from, switched))
+            windows.append((switched, first.done))
+    sent = traffic.sent
+    steady_ms = _latencies_ms(sent, quiet)
+    window_ms = _latencies_ms(sent, windows)
+    return SwapMeasurement(
+        concurrency=SWAP_CONCURRENCY,
+        swaps=SWAPS,
+        steady_requests=len(steady_ms),
+        steady_p50_ms=benchlib.percentile(steady_ms, 50),
+        steady_p99_ms=benchlib.percentile(steady_ms, 99),
+        steady_max_ms=max(steady_ms),
+        window_requests=len(window_ms),
+        window_p50_ms=benchlib.percentile(window_ms, 50),
+        window_p99_ms=benchlib.percentile(window_ms, 99),
+        window_max_ms=max(window_ms),
+        window_median_ms=benchlib.median([(end - start) * 1000 for start, end in windows]),
+        window_old_answers=sum(
+            1
+            for swap, (start, end) in enumerate(windows, start=1)
+            for s in sent
+            if start <= s.issued < end and s.version is not None and order[s.version] < swap
+        ),
+        errors=sum(s.status != 200 for s in sent),
+        stale_after_window=_stale(sent, windows, order),
+    )
+
+
+def _latencies_ms(sent: Sequence[_Sent], spans: Sequence[tuple[float, float]]) -> list[float]:
+    """Latencies of the requests sent within any of `spans` (start included, end not)."""
+    return [
+        (s.done - s.issued) * 1000
+        for s in sent
+        if any(start <= s.issued < end for start, end in spans)
+    ]
+
+
+def _stale(
+    sent: Sequence[_Sent], windows: Sequence[tuple[float, float]], order: dict[str, int]
+) -> int:
+    """Answers from a version older than one that had already answered before the request was
+    sent: zero, or the switch is not one step for every request."""
+    stale = 0
+    for s in sent:
+        if s.version is None:
+            continue
+        newest = sum(1 for _, end in windows if end < s.issued)  # swaps that had completed
+        stale += order[s.version] < newest
+    return stale
+
+
 # -- main ----------------------------------------------------------------------------------------
 
 
@@ -146,43 +429,72 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="extra environment for the server process, e.g. OMP_NUM_THREADS=1 (repeatable)",
     )
+    parser.add_argument(
+        "--swap-only", action="store_true", help="only the index swap scenario at concurrency 16"
+    )
+    parser.add_argument(
+        "--swap-copies",
+        type=int,
+        default=SWAP_COPIES,
+        metavar="N",
+        help=f"serve each corpus document N times, for versions that take longer to load "
+        f"(default {SWAP_COPIES}; 1 = the corpus as it is)",
+    )
     args = parser.parse_args(argv)
+    if args.swap_copies < 1:
+        parser.error("--swap-copies must be 1 or more")
     server_env = dict(item.split("=", 1) for item in args.server_env)
     corpus = benchlib.require_corpus()
     benchlib.quiet_libraries()
     questions = [q.question for q in benchlib.answerable_gold()[:QUESTIONS]]
 
+    measured: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="chancery-http-") as scratch:
         index = args.index
         if index is None:
             index = Path(scratch) / "index"
             build_index(corpus, index)
-        with running_server(index, Path(scratch) / "server.log", server_env) as base_url:
+        if not args.swap_only:
+            with running_server(index, Path(scratch) / "server.log", server_env) as base_url:
+                warm_up(base_url, questions)
+                measured = [
+                    measure(base_url, endpoint, concurrency, count, questions)
+                    for concurrency, count in LOADS
+                    for endpoint in ENDPOINTS
+                ]
+        # A server of its own, on an index of its own: the swaps move `current`, and `--index`
+        # may be an index someone still needs.
+        served = Path(scratch) / "swapped"
+        source = prepare_swap(index, served, args.swap_copies)
+        with running_server(served, Path(scratch) / "swap-server.log", server_env) as base_url:
             warm_up(base_url, questions)
-            measured = [
-                measure(base_url, endpoint, concurrency, count, questions)
-                for concurrency, count in LOADS
-                for endpoint in ENDPOINTS
-            ]
+            swap = measure_swap(base_url, served, source, questions)
     baseline = {m.concurrency: m.p50_ms for m in measured if m.endpoint == "healthz"}
     measured = [
         replace(m, vs_healthz=benchlib.ratio(m.p50_ms, baseline[m.concurrency])) for m in measured
     ]
-    report(measured, server_env)
-    ask_p50 = next(m.p50_ms for m in measured if m.endpoint == "ask" and m.concurrency == 1)
-    payload: dict[str, Any] = {
-        "questions": questions,
-        "server_env": server_env,
-        "target": {
+    payload: dict[str, Any] = {"questions": questions, "server_env": server_env}
+    if measured:
+        report(measured, server_env)
+        ask_p50 = next(m.p50_ms for m in measured if m.endpoint == "ask" and m.concurrency == 1)
+        payload["target"] = {
             "ask_p50_ms_at_concurrency_1": ASK_TARGET_MS,
             "measured_ms": ask_p50,
             "met": ask_p50 < ASK_TARGET_MS,
-        },
-        "results": [asdict(m) for m in measured],
+        }
+        payload["results"] = [asdict(m) for m in measured]
+    report_swap(swap)
+    payload["swap"] = {
+        **asdict(swap),
+        "p99_ratio": swap.p99_ratio,
+        "target_ratio": SWAP_TARGET_RATIO,
+        "met": swap.p99_ratio is not None and swap.p99_ratio <= SWAP_TARGET_RATIO,
     }
-    path = benchlib.write_results("http_latency", payload)
+    name = "http_latency_swap" if args.swap_only else "http_latency"
+    path = benchlib.write_results(name, payload)
     print(f"\nWrote {path.relative_to(benchlib.REPO)}.")
-    return 1 if any(m.errors for m in measured) else 0
+    errors = sum(m.errors for m in measured) + swap.errors + swap.stale_after_window
+    return 1 if errors else 0
 
 
 def report(measured: Sequence[Measurement], server_env: dict[str, str]) -> None:
@@ -219,6 +531,42 @@ def report(measured: Sequence[Measurement], server_env: dict[str, str]) -> None:
     print(
         f"\nTarget /v1/ask p50 < {ASK_TARGET_MS:.0f} ms at concurrency 1: {verdict} "
         f"({ask.p50_ms:.1f} ms). Client and server share the machine's cores."
+    )
+
+
+def report_swap(swap: SwapMeasurement) -> None:
+    print(
+        f"\n## /v1/ask during index swaps, concurrency {swap.concurrency} "
+        f"({swap.swaps} swaps; a window runs from the switch to the first answer from the new "
+        "version)\n"
+    )
+    headers = ["phase", "requests", "p50 ms", "p99 ms", "max ms"]
+    rows: list[list[benchlib.Cell]] = [
+        [
+            "steady",
+            swap.steady_requests,
+            swap.steady_p50_ms,
+            swap.steady_p99_ms,
+            swap.steady_max_ms,
+        ],
+        [
+            "sent during a swap",
+            swap.window_requests,
+            swap.window_p50_ms,
+            swap.window_p99_ms,
+            swap.window_max_ms,
+        ],
+    ]
+    print(benchlib.markdown_table(headers, rows, digits=1))
+    ratio = swap.p99_ratio
+    verdict = "met" if ratio is not None and ratio <= SWAP_TARGET_RATIO else "missed"
+    shown = "–" if ratio is None else f"{ratio:.2f}x"
+    print(
+        f"\nTarget swap p99 within {SWAP_TARGET_RATIO:.0f}x the steady p99: {verdict} ({shown}). "
+        f"Median window {swap.window_median_ms:.1f} ms; {swap.window_old_answers} of the "
+        f"{swap.window_requests} requests sent in a window answered from the old version; "
+        f"{swap.errors} errors; {swap.stale_after_window} old-version answers after a window "
+        "closed."
     )
 
 

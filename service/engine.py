@@ -1,22 +1,35 @@
 """The live index a service answers from, switched to a new version when an ingest lands.
 
-Requests take a snapshot of the current version; when `current` moves, the next request loads
-the new version while requests already running finish on the old one (its files stay readable
-after the writer removes them: they are open, and POSIX keeps them until closed).
+Requests take a snapshot of the current version. When `current` moves, the request that notices
+starts one background load and goes on with the old snapshot, as does everyone else, until the new
+version is ready; then one reference assignment switches them all. A load under traffic takes
+far longer than alone (the loader shares the interpreter with every request thread), and loading
+on the request path made every request that arrived meanwhile wait for it. Only the very first
+load, when there is nothing to answer from yet, happens on the request path.
+
+The old snapshot is not closed at the switch: requests still running hold it, and closing its
+SQLite connection would break them mid-query. Nothing else refers to it once the engine lets go,
+so reference counting frees it (connection, FAISS index, memory maps) as soon as the last of
+those requests returns; a timed grace would only guess at when that is. Its files stay readable
+after a writer removes them: they are open, and POSIX keeps them until closed.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from index.embedder import Embedder
 from index.retrieve import Hit, Mode, Retriever
-from index.store import Index, current_version, load_index
+from index.store import Index, StoreError, check_compatible, current_version, read_manifest
 from service.answer import Answer, AnswerConfig, ExtractiveAnswerer
 from service.schemas import AskResponse, CitationOut, HitOut
+
+log = logging.getLogger("chancery")
 
 
 class NoIndexError(Exception):
@@ -30,32 +43,152 @@ class Snapshot:
     answerer: ExtractiveAnswerer
 
 
+@dataclass(frozen=True)
+class LoadFailure:
+    """A version that could not be loaded in the background; the old snapshot still answers."""
+
+    version: Path
+    error: Exception
+
+
+Loader = Callable[[Path], Snapshot]
+"""Opens one version folder (`root/v-...`) as a snapshot."""
+
+
+def open_snapshot(version: Path, embedder: Embedder, answer_config: AnswerConfig) -> Snapshot:
+    """The snapshot of one version, refused when another model built it."""
+    manifest = read_manifest(version)
+    check_compatible(manifest, embedder.identity, None, version.parent)
+    index = Index(version, manifest)
+    return Snapshot(
+        index,
+        Retriever(index, embedder),
+        ExtractiveAnswerer(index, embedder, answer_config),
+    )
+
+
 class Engine:
-    def __init__(self, root: Path, embedder: Embedder, answer_config: AnswerConfig) -> None:
+    """Answers from the version `root/current` names. `load` opens a version (tests pass one
+    they can hold back); `loading`, `failure` and `wait_for_swap` show a switch in progress."""
+
+    def __init__(
+        self,
+        root: Path,
+        embedder: Embedder,
+        answer_config: AnswerConfig,
+        load: Loader | None = None,
+    ) -> None:
         self.root = root
         self.embedder = embedder
         self._answer_config = answer_config
-        self._lock = threading.Lock()
+        self._load = load or self._open
+        self._first_load = threading.Lock()
+        self._swap = threading.Lock()
+        """Held to start a background load and to publish its outcome, never while loading."""
         self._snapshot: Snapshot | None = None
+        self._loading: Path | None = None
+        self._loader: threading.Thread | None = None
+        self._failure: LoadFailure | None = None
+
+    @property
+    def loading(self) -> Path | None:
+        """The version being loaded in the background, if any."""
+        return self._loading
+
+    @property
+    def failure(self) -> LoadFailure | None:
+        """The last version that failed to load, until a later one loads."""
+        return self._failure
 
     def snapshot(self) -> Snapshot:
         version = current_version(self.root)
         if version is None:
             raise NoIndexError(f"no index in {self.root} yet; run `chancery ingest` to build one")
         snapshot = self._snapshot
-        if snapshot is not None and snapshot.index.directory == version:
-            return snapshot
-        with self._lock:
+        if snapshot is None:
+            snapshot = self._load_first(version)
+        if self._wants(version):
+            self._start_load()
+        return snapshot
+
+    def wait_for_swap(self, timeout: float | None = None) -> bool:
+        """Wait for the background load in flight, if any; False if it is still running."""
+        loader = self._loader
+        if loader is not None:
+            loader.join(timeout)
+        return self._loading is None
+
+    def _open(self, version: Path) -> Snapshot:
+        return open_snapshot(version, self.embedder, self._answer_config)
+
+    def _load_first(self, version: Path) -> Snapshot:
+        # Nothing to answer from yet, so the first requests wait; the lock makes them wait for
+        # one load instead of each doing its own. A failure raises to each of them, as there is
+        # nothing else to answer from, and the next request tries again.
+        with self._first_load:
             snapshot = self._snapshot
-            if snapshot is None or snapshot.index.directory != current_version(self.root):
-                index = load_index(self.root, self.embedder.identity)
-                snapshot = Snapshot(
-                    index,
-                    Retriever(index, self.embedder),
-                    ExtractiveAnswerer(index, self.embedder, self._answer_config),
-                )
+            if snapshot is None:
+                snapshot = self._load(version)
                 self._snapshot = snapshot
             return snapshot
+
+    def _wants(self, version: Path) -> bool:
+        """Whether `version` should be loaded now; read without the lock on every request, so
+        that requests arriving during a load do not queue on it."""
+        snapshot, failure = self._snapshot, self._failure
+        return (
+            snapshot is not None
+            and snapshot.index.directory != version
+            # One load at a time: if `current` moves on during a load, the first check after
+            # it ends starts the next.
+            and self._loading is None
+            # A version that failed was logged once; it is retried when `current` moves again.
+            and (failure is None or failure.version != version)
+        )
+
+    def _start_load(self) -> None:
+        with self._swap:
+            # Read `current` again: a request that read it before a load finished could
+            # otherwise start loading the version that load just replaced.
+            version = current_version(self.root)
+            if version is None or not self._wants(version):
+                return  # another request started it, or it finished, since the unlocked check
+            self._loading = version
+            self._loader = threading.Thread(
+                target=self._load_and_switch,
+                args=(version,),
+                name=f"chancery-load-{version.name}",
+                daemon=True,
+            )
+            self._loader.start()
+
+    def _load_and_switch(self, version: Path) -> None:
+        try:
+            snapshot = self._load(version)
+        except Exception as exc:
+            self._give_up(version, exc)
+        else:
+            with self._swap:
+                self._snapshot = snapshot
+                self._failure = None
+        finally:
+            with self._swap:
+                self._loading = None
+
+    def _give_up(self, version: Path, error: Exception) -> None:
+        # The service keeps answering from the version it has; whoever fixes the index (or the
+        # model) moves `current` again, and that starts a new load.
+        old = self._snapshot
+        log.error(
+            "cannot switch to the index version %s, still answering from %s: %s",
+            version,
+            old.index.directory if old is not None else None,
+            error,
+            # A StoreError says what is wrong and what to do; anything else needs its traceback.
+            exc_info=error if not isinstance(error, StoreError) else None,
+        )
+        with self._swap:
+            self._failure = LoadFailure(version, error)
 
     def ask(self, question: str, k: int = 8, docs: list[str] | None = None) -> AskResponse:
         started = time.perf_counter()

@@ -204,6 +204,12 @@ def test_documents_and_pages(client: httpx.Client) -> None:
 # -- bad requests --------------------------------------------------------------------------------
 
 _JSON = {"content-type": "application/json"}
+
+
+def _raw(body: bytes) -> dict[str, Any]:
+    return {"content": body, "headers": _JSON}
+
+
 BAD_REQUESTS = [
     ("empty question", "post", "/v1/ask", {"json": {"question": ""}}, 422),
     ("whitespace question", "post", "/v1/ask", {"json": {"question": " \n\t "}}, 422),
@@ -224,6 +230,15 @@ BAD_REQUESTS = [
     ("unknown document's page", "get", "/v1/documents/nope.pdf/pages/1", {}, 404),
     ("page beyond SQLite's integers", "get", f"/v1/documents/{REFERENCE}/pages/{10**20}", {}, 404),
     ("empty document filter", "post", "/v1/ask", {"json": {"question": "NATO", "docs": []}}, 422),
+    ("lone surrogate", "post", "/v1/ask", _raw(b'{"question": "NATO \\ud800 Serbia"}'), 422),
+    ("surrogate in docs", "post", "/v1/ask", _raw(b'{"question": "x", "docs": ["\\ud800"]}'), 422),
+    ("invalid UTF-8", "post", "/v1/ask", _raw(b'{"question": "NATO \xff"}'), 422),
+    ("deep nesting", "post", "/v1/ask", _raw(b"[" * 30000 + b"]" * 30000), 422),
+    ("k = true", "post", "/v1/ask", {"json": {"question": "NATO?", "k": True}}, 422),
+    ("k as a string", "post", "/v1/search", {"json": {"question": "NATO", "k": "5"}}, 422),
+    ("misspelt field", "post", "/v1/ask", {"json": {"quesiton": "NATO?"}}, 422),
+    ("body over the limit", "post", "/v1/ask", _raw(b" " * 70000), 413),
+    ("wrong method", "get", "/v1/ask", {}, 405),
 ]
 
 
@@ -352,7 +367,13 @@ def test_reingest_while_serving_loses_no_request(
         assert not failed, failed
         assert any(started <= at <= finished for at, _, _ in traffic.results), "none during ingest"
 
+        # The first request after the switch starts loading the new version in the background
+        # and is answered from the old one; later ones get the new version once it is loaded.
         listing = http.get("/v1/documents").json()
+        deadline = time.monotonic() + REQUEST_SECONDS
+        while listing["index_version"] == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+            listing = http.get("/v1/documents").json()
         assert "veltmark-harbour.txt" in {d["doc_id"] for d in listing["documents"]}
         assert listing["index_version"] != before
         body = ask(http, "When was the harbour of Port Veltmark opened?")
