@@ -19,7 +19,8 @@ import recipes
 
 from eval.gold import GoldQuestion
 from eval.metrics import retrieval_metrics
-from index.retrieve import Mode, Retriever
+from index.modes import Mode
+from index.retrieve import Retriever
 from index.store import load_index
 from index.update import update_index
 from service.model import chunking_parameters, make_embedder, tokenizer_and_config

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
+from urllib.parse import quote
 
 import httpx
 
@@ -60,7 +61,7 @@ class Target:
             return None
         key = (doc_id, page)
         if key not in self._pages:
-            found = self._get(f"/v1/documents/{doc_id}/pages/{page}")
+            found = self._get(f"/v1/documents/{quote(doc_id, safe='')}/pages/{page}")
             self._pages[key] = None if found is None else str(found["text"])
         return self._pages[key]
 

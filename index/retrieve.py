@@ -5,23 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import numpy as np
 
 from index.embedder import Embedder
+from index.modes import Mode
 from index.store import Index, UnknownDocumentError
 from ingest.models import Chunk
 
 RRF_K = 60
 """The constant of reciprocal-rank fusion (Cormack et al. 2009); 60 is the published default."""
 _MIN_CANDIDATES = 50
-
-
-class Mode(StrEnum):
-    HYBRID = "hybrid"
-    DENSE = "dense"
-    BM25 = "bm25"
 
 
 @dataclass(frozen=True)

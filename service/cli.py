@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperArgument, TyperCommand
+
+from index.modes import Mode
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -28,15 +29,6 @@ Request = TypeVar("Request", bound="BaseModel")
 
 class CliError(Exception):
     """A failure to report to the user as one sentence."""
-
-
-class Mode(StrEnum):
-    """The retrieval modes of `index.retrieve.Mode`, restated because importing that module
-    brings FAISS and BM25 (half a second) into `--help`; a test keeps the two equal."""
-
-    HYBRID = "hybrid"
-    DENSE = "dense"
-    BM25 = "bm25"
 
 
 class _Command(TyperCommand):
@@ -227,16 +219,13 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Search an index and print the best passages with their pages."""
-    from index import retrieve
     from index.store import require_index
     from service.engine import Engine
     from service.model import make_embedder
     from service.schemas import SearchRequest, SearchResponse
     from service.settings import Settings
 
-    request = _validated(
-        SearchRequest, question=question, k=k, mode=retrieve.Mode(mode.value), docs=doc
-    )
+    request = _validated(SearchRequest, question=question, k=k, mode=mode, docs=doc)
     settings = Settings()
     root = index or settings.index_dir
     require_index(root)

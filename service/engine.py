@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.embedder import Embedder
-from index.retrieve import Hit, Mode, Retriever
+from index.modes import Mode
+from index.retrieve import Hit, Retriever
 from index.store import Index, StoreError, check_compatible, current_version, read_manifest
 from service.answer import Answer, AnswerConfig, ExtractiveAnswerer
 from service.schemas import AskResponse, CitationOut, HitOut

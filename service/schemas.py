@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from index.retrieve import Mode
+from index.modes import Mode
 
 MAX_QUESTION_CHARS = 2000
 MAX_DOCS = 100

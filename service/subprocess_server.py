@@ -1,7 +1,9 @@
 """`chancery serve` in a child process on a free loopback port, for tests and benchmarks.
 
 The child gets the parent's environment without its CHANCERY_* settings (so whoever runs a test
-cannot change what the server does), plus offline flags and any extras the caller names.
+cannot change what the server does), plus offline flags and any extras the caller names. The
+embedding precision is the one exception: `make test` runs the suite once in fp32 and, where the
+CPU allows, once in bf16, and the servers the tests start must run in the same arithmetic.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import httpx
 
 _STOP_SECONDS = 15
+_INHERITED = frozenset({"CHANCERY_EMBED_BF16"})
 
 
 class ServerStartError(RuntimeError):
@@ -25,7 +28,7 @@ class ServerStartError(RuntimeError):
 
 
 def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHANCERY_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHANCERY_") or k in _INHERITED}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     env.update(extra or {})
     return env

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from index import retrieve
 from ingest.models import FileReport, FileStatus
-from service import cli
 from service.progress import IngestProgress
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,10 +116,6 @@ def test_bm25_search_and_remove_load_no_model(sample_index: tuple[Path, Outcome]
     assert removed.code == 0, removed.stderr
     assert f"removed {SAMPLE.name}" in removed.stdout
     assert "torch" not in removed.heavy
-
-
-def test_the_cli_modes_are_the_retrievers_modes() -> None:
-    assert [m.value for m in cli.Mode] == [m.value for m in retrieve.Mode]
 
 
 class FakeClock:

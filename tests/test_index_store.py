@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from index.retrieve import Mode, Retriever
+from index.modes import Mode
+from index.retrieve import Retriever
 from index.store import (
     CURRENT,
     MANIFEST,
