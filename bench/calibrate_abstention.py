@@ -19,11 +19,8 @@ from benchlib import GOLD, markdown_table, quiet_libraries, require_corpus, writ
 from eval.gold import load_gold
 from index.retrieve import Retriever
 from index.store import load_index
-from index.update import update_index
-from ingest.chunking import chunk_document
-from ingest.loaders import load_document
-from service.answer import AnswerConfig, ExtractiveAnswerer
-from service.model import chunking_parameters, make_embedder, tokenizer_and_config
+from service.build import build_ingester
+from service.extractive import AnswerConfig, ExtractiveAnswerer
 from service.settings import Settings
 
 CAPS = (0.05, 0.10, 0.15, 0.20, 0.30)
@@ -32,24 +29,23 @@ CAPS = (0.05, 0.10, 0.15, 0.20, 0.30)
 def main() -> None:
     quiet_libraries()
     corpus = require_corpus()
-    settings = Settings()
-    embedder = make_embedder(settings)
-    tokenizer, config = tokenizer_and_config(settings)
+    ingester = build_ingester(Settings())
+    embedder = ingester.embedder
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        documents = []
-        for name in ("kcss-serbia-security-doctrine.pdf", "kcss-report-news.txt"):
-            document = load_document(corpus / name).document
-            documents.append((document, chunk_document(document, tokenizer, config)))
-        update_index(root, documents, embedder, chunking_parameters(config))
+        files = [
+            corpus / name for name in ("kcss-serbia-security-doctrine.pdf", "kcss-report-news.txt")
+        ]
+        ingester.update(root, ingester.parse(files).documents)
         index = load_index(root, embedder.identity)
         retriever = Retriever(index, embedder)
         answerer = ExtractiveAnswerer(
             index, embedder, AnswerConfig(min_similarity=-1.0, min_coverage=-1.0)
         )
         for gold in load_gold(GOLD):
-            answer = answerer.answer(gold.question, retriever.search(gold.question, 8))
+            found = retriever.search(gold.question, 8)
+            answer = answerer.answer(gold.question, found.hits, query_vector=found.query_vector)
             rows.append({"id": gold.id, "answerable": gold.answerable, **answer.signals})
         index.close()
 

@@ -21,8 +21,8 @@ import recipes
 from langchain_core.embeddings import Embeddings
 
 from index.embedder import Embedder, cpu_has_bf16
-from index.tokenizer import ModelTokenizer
-from service.model import chunking_parameters, make_embedder, tokenizer_and_config
+from service.build import build_chunking, build_embedder, build_ingester
+from service.ingester import Chunking
 from service.settings import Settings
 
 
@@ -66,16 +66,13 @@ class Pipeline:
     run: Callable[[], Run]
 
 
-def chancery_pipeline(
-    corpus: Path, tokenizer: ModelTokenizer, settings: Settings, embedder: Embedder
-) -> Callable[[], Run]:
-    _, config = tokenizer_and_config(settings)
-    parameters = chunking_parameters(config)
+def chancery_pipeline(corpus: Path, settings: Settings, embedder: Embedder) -> Callable[[], Run]:
+    ingester = build_ingester(settings, embedder)
 
     def run() -> Run:
-        chunked = recipes.chancery_chunks(corpus, tokenizer, config)
+        chunked = recipes.chancery_chunks(corpus, ingester.chunking)
         with recipes.fresh_index_dir() as tmp:
-            timing = recipes.chancery_index(Path(tmp) / "index", chunked, embedder, parameters)
+            timing = recipes.chancery_index(Path(tmp) / "index", chunked, ingester)
         return Run(
             chunked.pages,
             len(chunked.chunks),
@@ -121,18 +118,17 @@ def summarise(pipeline: Pipeline, runs: list[Run], baseline_total: float) -> Sum
     )
 
 
-def token_lengths(corpus: Path, tokenizer: ModelTokenizer) -> dict[str, float]:
+def token_lengths(corpus: Path, chunking: Chunking) -> dict[str, float]:
     """How many LangChain chunks the model would silently truncate, against Chancery's."""
+    tokenizer = chunking.tokenizer
     langchain = [
         tokenizer.count(chunk.page_content)
         for chunk in recipes.langchain_split(recipes.langchain_load(corpus))
     ]
-    _, config = tokenizer_and_config(Settings())
     chancery = [
-        tokenizer.count(chunk.text)
-        for chunk in recipes.chancery_chunks(corpus, tokenizer, config).chunks
+        tokenizer.count(chunk.text) for chunk in recipes.chancery_chunks(corpus, chunking).chunks
     ]
-    limit = tokenizer.max_tokens  # 256 word pieces less [CLS] and [SEP]
+    limit = chunking.config.max_tokens  # 256 word pieces less [CLS] and [SEP]
     return {
         "model_text_tokens": limit,
         "langchain_over_limit": sum(count > limit for count in langchain) / len(langchain),
@@ -152,14 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     benchlib.quiet_libraries()
 
     settings = Settings()
-    tokenizer, _ = tokenizer_and_config(settings)
+    chunking = build_chunking(settings)
     loads: dict[str, float] = {}
     chancery_embedder, loads["Chancery embedder (bf16 auto)"] = benchlib.timed(
-        lambda: make_embedder(settings).load()
+        lambda: build_embedder(settings).load()
     )
     fp32_settings = Settings(embed_bf16=False)
     fp32_embedder, loads["Chancery embedder (fp32)"] = benchlib.timed(
-        lambda: make_embedder(fp32_settings).load()
+        lambda: build_embedder(fp32_settings).load()
     )
     huggingface, loads["LangChain HuggingFaceEmbeddings"] = benchlib.timed(
         recipes.huggingface_embeddings
@@ -179,17 +175,17 @@ def main(argv: list[str] | None = None) -> int:
         Pipeline(
             "Chancery",
             f"Chancery embedder, {bf16}",
-            chancery_pipeline(corpus, tokenizer, settings, chancery_embedder),
+            chancery_pipeline(corpus, settings, chancery_embedder),
         ),
         Pipeline(
             "Chancery",
             "Chancery embedder, fp32",
-            chancery_pipeline(corpus, tokenizer, fp32_settings, fp32_embedder),
+            chancery_pipeline(corpus, fp32_settings, fp32_embedder),
         ),
     ]
     # Warm-up of first-call costs (PDF libraries, torch kernels) without a full extra pass.
     recipes.langchain_load(corpus)
-    recipes.chancery_chunks(corpus, tokenizer, tokenizer_and_config(settings)[1])
+    recipes.chancery_chunks(corpus, chunking)
     warm_texts = ["warm-up sentence for the embedding model"] * 8
     for embedder in (chancery_embedder, fp32_embedder):
         embedder.embed(warm_texts)
@@ -203,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         summarise(pipeline, runs[number], baseline_total)
         for number, pipeline in enumerate(pipelines)
     ]
-    lengths = token_lengths(corpus, tokenizer)
+    lengths = token_lengths(corpus, chunking)
 
     print(f"## Ingest throughput, reference corpus (median of {args.repeats} runs)\n")
     headers = [

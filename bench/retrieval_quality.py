@@ -3,7 +3,7 @@
 A retrieved chunk is a hit when it comes from an evidence document and its page span covers an
 evidence page. Wide chunks cover more pages and so flatter this metric (FINDINGS.md), hence the
 column with the number of distinct pages the top 5 cover. All systems use all-MiniLM-L6-v2 from
-the same folder; Chancery's index is built with `update_index` in a temporary folder.
+the same folder; Chancery's index is built by its `Ingester` in a temporary folder.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from eval.metrics import retrieval_metrics
 from index.modes import Mode
 from index.retrieve import Retriever
 from index.store import load_index
-from index.update import update_index
-from service.model import chunking_parameters, make_embedder, tokenizer_and_config
+from service.build import build_ingester
 from service.settings import Settings
 
 K = 10
@@ -93,11 +92,10 @@ def evaluate(search: Search, gold: Sequence[GoldQuestion]) -> list[QuestionResul
 
 def chancery_searches(corpus: Path, root: Path, stack: contextlib.ExitStack) -> dict[str, Search]:
     """Dense, BM25 and hybrid search over a fresh index in `root`, closed when `stack` exits."""
-    settings = Settings()
-    tokenizer, config = tokenizer_and_config(settings)
-    embedder = make_embedder(settings)
-    chunked = recipes.chancery_chunks(corpus, tokenizer, config)
-    update_index(root, chunked.documents, embedder, chunking_parameters(config))
+    ingester = build_ingester(Settings())
+    embedder = ingester.embedder
+    chunked = recipes.chancery_chunks(corpus, ingester.chunking)
+    ingester.update(root, chunked.documents)
     index = load_index(root, embedder.identity)
     stack.callback(index.close)
     retriever = Retriever(index, embedder)

@@ -25,7 +25,7 @@ import numpy.typing as npt
 from index.embedder import Vectors, cpu_has_bf16
 from index.lexical import LexicalIndex
 from index.vectors import VectorIndex, VectorIndexSpec
-from service.model import make_embedder
+from service.build import build_embedder
 from service.settings import Settings
 
 DIMENSION = 384
@@ -306,8 +306,8 @@ class EmbedResult:
 def measure_embedding() -> EmbedResult:
     """Median ms to embed one gold question: Chancery's embedder against the same model in fp32."""
     questions = [q.question for q in benchlib.answerable_gold()[:EMBED_QUESTIONS]]
-    chancery = make_embedder(Settings())
-    fp32 = make_embedder(Settings(embed_bf16=False))
+    chancery = build_embedder(Settings())
+    fp32 = build_embedder(Settings(embed_bf16=False))
     times: dict[str, list[float]] = {"chancery": [], "fp32": []}
     for embedder in (chancery, fp32):
         embedder.embed(questions[:2])
@@ -416,7 +416,7 @@ def print_report(
         )
     if embedding is not None:
         print(
-            f"\nQuery embedding (one question, make_embedder, {embedding.chancery_precision}): "
+            f"\nQuery embedding (one question, build_embedder, {embedding.chancery_precision}): "
             f"median {embedding.chancery_median_ms:.1f} ms over {embedding.questions} questions; "
             f"same model in fp32 {embedding.fp32_median_ms:.1f} ms "
             f"(× {embedding.speedup:.2f})."

@@ -10,13 +10,14 @@ from each run's headline mean when question sets differ or a metric is null in o
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from eval.report import Run, RunRow, fmt, load_run
+from eval.report import fmt
+from eval.run_model import LatencySummary, RunRecord, RunRow, load_run
 
 RESAMPLES = 1000
 SEED = 0
@@ -108,17 +109,17 @@ def paired_delta(name: str, pairs: Sequence[tuple[RunRow, RunRow]]) -> MetricDel
     )
 
 
-def _union(a: Mapping[str, object], b: Mapping[str, object]) -> list[str]:
+def _union(a: Iterable[str], b: Iterable[str]) -> list[str]:
     return list(dict.fromkeys([*a, *b]))
 
 
 def compare_runs(run_a: Path, run_b: Path) -> Comparison:
     """Compare run B against run A (both run directories holding run.json)."""
-    a, b = load_run(run_a), load_run(run_b)
-    return compare(a, b)
+    return compare(load_run(run_a), load_run(run_b), run_a, run_b)
 
 
-def compare(a: Run, b: Run) -> Comparison:
+def compare(a: RunRecord, b: RunRecord, run_a: Path, run_b: Path) -> Comparison:
+    """Compare the run B (read from `run_b`) against the run A (read from `run_a`)."""
     rows_b = {r.id: r for r in b.rows}
     pairs = [(r, rows_b[r.id]) for r in a.rows if r.id in rows_b]
     ids_a = {r.id for r in a.rows}
@@ -137,28 +138,33 @@ def compare(a: Run, b: Run) -> Comparison:
     better = sorted((c for c in changes if c.key() > (0.0, 0.0)), key=lambda c: c.key())
     worse = sorted((c for c in changes if c.key() < (0.0, 0.0)), key=lambda c: c.key())
 
+    abstention_a = a.aggregates.abstention.model_dump()
+    abstention_b = b.aggregates.abstention.model_dump()
+    latency_a, latency_b = a.aggregates.latency, b.aggregates.latency
     return Comparison(
-        run_a=a.directory,
-        run_b=b.directory,
+        run_a=run_a,
+        run_b=run_b,
         shared=len(pairs),
         only_a=len(ids_a - rows_b.keys()),
         only_b=len(rows_b.keys() - ids_a),
-        metrics=tuple(paired_delta(m, pairs) for m in _union(a.overall, b.overall)),
+        metrics=tuple(
+            paired_delta(m, pairs) for m in _union(a.aggregates.overall, b.aggregates.overall)
+        ),
         abstention=tuple(
-            ScalarDelta(k, a.abstention.get(k, math.nan), b.abstention.get(k, math.nan))
-            for k in _union(a.abstention, b.abstention)
+            ScalarDelta(name, float(abstention_a[name]), float(abstention_b[name]))
+            for name in abstention_a
         ),
         latency_p50=tuple(
-            ScalarDelta(
-                stage,
-                a.latency.get(stage, {}).get("p50", math.nan),
-                b.latency.get(stage, {}).get("p50", math.nan),
-            )
-            for stage in _union(a.latency, b.latency)
+            ScalarDelta(stage, _p50(latency_a.get(stage)), _p50(latency_b.get(stage)))
+            for stage in _union(latency_a, latency_b)
         ),
         better=tuple(reversed(better))[:CHANGED_LIMIT],
         worse=tuple(worse[:CHANGED_LIMIT]),
     )
+
+
+def _p50(stats: LatencySummary | None) -> float:
+    return math.nan if stats is None else stats.p50
 
 
 def _signed(value: float, digits: int = 2) -> str:

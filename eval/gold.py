@@ -24,7 +24,7 @@ class GoldError(Exception):
 
 
 class Evidence(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     doc: str = Field(min_length=1)
     page: int = Field(ge=1)

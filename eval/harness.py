@@ -8,8 +8,6 @@ For every question the harness asks `/v1/search` (retrieval metrics, in the chos
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -17,8 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from tqdm import tqdm
 
 from eval.gold import GoldQuestion, load_gold
@@ -32,7 +31,22 @@ from eval.metrics import (
     rouge_l,
     token_f1,
 )
-from eval.targets import Target
+from eval.run_model import (
+    STAGES,
+    Abstention,
+    Aggregates,
+    Citation,
+    IndexInfo,
+    LatencySummary,
+    RetrievedHit,
+    RunMeta,
+    RunRecord,
+    RunRow,
+    Timings,
+    first_problem,
+    write_run,
+)
+from eval.targets import Target, TargetError
 
 RETRIEVAL_METRICS = (
     "hit@1",
@@ -48,11 +62,11 @@ RETRIEVAL_METRICS = (
 CITATION_METRICS = ("citation_precision", "citation_recall", "citation_validity")
 ANSWER_METRICS = ("token_f1", "rouge_l", "answer_similarity")
 ALL_METRICS = RETRIEVAL_METRICS + CITATION_METRICS + ANSWER_METRICS
-STAGES = ("retrieval", "answering", "total")
 _RETRIEVAL_TIMINGS = ("embed_ms", "dense_ms", "lexical_ms", "fuse_ms")
 
 Similarity = Callable[[Sequence[str], Sequence[str]], list[float]]
 """Cosine similarity of each answer to its gold answer."""
+_Answer = TypeVar("_Answer", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,52 @@ class RunOptions:
     progress: bool = True
 
 
+class _Searched(BaseModel):
+    """The part of a `/v1/search` answer the harness reads."""
+
+    hits: tuple[RetrievedHit, ...]
+
+
+class _Answered(BaseModel):
+    """The part of a `/v1/ask` answer the harness reads."""
+
+    answer: str
+    abstained: bool
+    citations: tuple[Citation, ...]
+    timings_ms: dict[str, float] = {}
+
+
+def evaluate_gold(
+    gold_path: Path,
+    target: Target,
+    out_dir: Path,
+    similarity: Similarity | None,
+    options: RunOptions | None = None,
+) -> RunRecord:
+    """Ask every question of the gold set, score the answers, and write `out_dir/run.json`."""
+    options = options or RunOptions()
+    questions = load_gold(gold_path)
+    meta = RunMeta(
+        gold=str(gold_path),
+        gold_sha256=hashlib.sha256(gold_path.read_bytes()).hexdigest(),
+        mode=options.mode,
+        target=target.name,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        code_version=code_version(),
+        # Read first: a service whose answers the harness cannot read fails before the run.
+        index=_read(IndexInfo, target.index_info(), "/v1/index"),
+    )
+    rows = [
+        _evaluate(question, target, options)
+        for question in tqdm(questions, desc="eval", unit=" q", disable=not options.progress)
+    ]
+    if similarity is not None:
+        rows = _with_similarity(rows, similarity)
+    record = RunRecord(meta=meta, rows=tuple(rows), aggregates=summarize(rows))
+    write_run(record, out_dir)
+    return record
+
+
 def run_gold(
     gold_path: Path,
     target: Target,
@@ -70,94 +130,111 @@ def run_gold(
     similarity: Similarity | None,
     options: RunOptions | None = None,
 ) -> dict[str, Any]:
-    options = options or RunOptions()
-    questions = load_gold(gold_path)
-    rows = []
-    for question in tqdm(questions, desc="eval", unit=" q", disable=not options.progress):
-        rows.append(_evaluate(question, target, options))
-    if similarity is not None:
-        answered = [r for r in rows if r["answerable"]]
-        scores = similarity([r["answer"] for r in answered], [r["gold_answer"] for r in answered])
-        for row, score in zip(answered, scores, strict=True):
-            row["metrics"]["answer_similarity"] = 0.0 if row["abstained"] else score
-    run = {
-        "meta": {
-            "gold": str(gold_path),
-            "gold_sha256": hashlib.sha256(gold_path.read_bytes()).hexdigest(),
-            "mode": options.mode,
-            "target": target.name,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "code_version": code_version(),
-            "index": target.index_info(),
-        },
-        "rows": rows,
-        "aggregates": summarize(rows),
-    }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "run.json").write_text(json.dumps(_json_safe(run), indent=1, ensure_ascii=False))
-    return run
+    """`evaluate_gold`, its record as plain data (NaN where a metric does not apply).
+
+    Kept for callers written before run.json had a model; new code should use `evaluate_gold`.
+    """
+    return evaluate_gold(gold_path, target, out_dir, similarity, options).model_dump()
 
 
-def _evaluate(question: GoldQuestion, target: Target, options: RunOptions) -> dict[str, Any]:
+def _read(model: type[_Answer], payload: object, route: str) -> _Answer:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise TargetError(
+            f"{route} answered in a shape the harness cannot read ({first_problem(exc)})"
+        ) from exc
+
+
+def _evaluate(question: GoldQuestion, target: Target, options: RunOptions) -> RunRow:
     started = time.perf_counter()
-    hits = target.search(question.question, options.k, options.mode)["hits"]
+    searched = _read(
+        _Searched, target.search(question.question, options.k, options.mode), "/v1/search"
+    )
     search_ms = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
-    answer = target.ask(question.question, options.answer_k)
+    answered = _read(_Answered, target.ask(question.question, options.answer_k), "/v1/ask")
     round_trip_ms = (time.perf_counter() - started) * 1000
-    citations = answer["citations"]
-    valid = [
-        (text := target.page_text(c["doc"], c["page"])) is not None and c["quote"] in text
-        for c in citations
-    ]
+    valid = tuple(
+        (text := target.page_text(c.doc, c.page)) is not None and c.quote in text
+        for c in answered.citations
+    )
+    # The metrics take plain mappings, as the gold set and the API give them.
     evidence = [item.model_dump() for item in question.evidence]
     metrics: dict[str, float] = {}
     if question.answerable:
-        metrics.update(retrieval_metrics(hits, evidence))
+        metrics.update(retrieval_metrics([h.model_dump() for h in searched.hits], evidence))
+        citations = [c.model_dump() for c in answered.citations]
         metrics.update(citation_metrics(citations, evidence, valid))
-        text = "" if answer["abstained"] else answer["answer"]
+        text = "" if answered.abstained else answered.answer
         metrics["token_f1"] = token_f1(text, question.answer)
         metrics["rouge_l"] = rouge_l(text, question.answer)
-    server = answer.get("timings_ms", {})
-    return {
-        "id": question.id,
-        "question": question.question,
-        "type": question.type,
-        "answerable": question.answerable,
-        "reworded": question.reworded,
-        "gold_answer": question.answer,
-        "evidence": evidence,
-        "hits": hits,
-        "answer": answer["answer"],
-        "abstained": answer["abstained"],
-        "citations": citations,
-        "citation_valid": valid,
-        "timings_ms": {
-            "retrieval": round(sum(float(server.get(key, 0.0)) for key in _RETRIEVAL_TIMINGS), 3),
-            "answering": float(server.get("answer_ms", 0.0)),
-            "total": float(server.get("total_ms", round_trip_ms)),
-            "round_trip": round(round_trip_ms, 3),
-            "search_round_trip": round(search_ms, 3),
-        },
-        "metrics": metrics,
-    }
+    server = answered.timings_ms
+    return RunRow(
+        id=question.id,
+        question=question.question,
+        type=question.type,
+        answerable=question.answerable,
+        reworded=question.reworded,
+        gold_answer=question.answer,
+        evidence=tuple(question.evidence),
+        hits=searched.hits,
+        answer=answered.answer,
+        abstained=answered.abstained,
+        citations=answered.citations,
+        citation_valid=valid,
+        timings_ms=Timings(
+            retrieval=round(sum(server.get(key, 0.0) for key in _RETRIEVAL_TIMINGS), 3),
+            answering=server.get("answer_ms", 0.0),
+            total=server.get("total_ms", round_trip_ms),
+            round_trip=round(round_trip_ms, 3),
+            search_round_trip=round(search_ms, 3),
+        ),
+        metrics=metrics,
+    )
 
 
-def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    answerable = [r for r in rows if r["answerable"]]
+def _with_similarity(rows: Sequence[RunRow], similarity: Similarity) -> list[RunRow]:
+    answerable = [row for row in rows if row.answerable]
+    scores = similarity([r.answer for r in answerable], [r.gold_answer for r in answerable])
+    by_id = dict(zip((row.id for row in answerable), scores, strict=True))
+    return [
+        row.model_copy(
+            update={
+                "metrics": {
+                    **row.metrics,
+                    "answer_similarity": 0.0 if row.abstained else by_id[row.id],
+                }
+            }
+        )
+        if row.id in by_id
+        else row
+        for row in rows
+    ]
+
+
+def summarize(rows: Sequence[RunRow]) -> Aggregates:
+    # The aggregation functions take plain mappings, as the per-question metrics do.
+    plain = [
+        row.model_dump(include={"id", "type", "answerable", "abstained", "metrics"}) for row in rows
+    ]
+    answerable = [row for row in plain if row["answerable"]]
     # answer_similarity is absent when a run was made without the model.
     names = [m for m in ALL_METRICS if any(m in r["metrics"] for r in answerable)]
-    return {
-        "overall": {m: i.to_dict() for m, i in aggregate(answerable, names).items()},
-        "by_type": {
-            group: {m: i.to_dict() for m, i in intervals.items()}
+    return Aggregates(
+        overall=aggregate(answerable, names),
+        by_type={
+            str(group): intervals
             for group, intervals in aggregate_by(answerable, names, "type").items()
         },
-        "abstention": abstention_metrics(rows),
-        "latency": {
-            stage: latency_summary([r["timings_ms"][stage] for r in rows]) for stage in STAGES
+        abstention=Abstention.model_validate(abstention_metrics(plain)),
+        latency={
+            stage: LatencySummary.model_validate(
+                latency_summary(row.timings_ms.of(stage) for row in rows)
+            )
+            for stage in STAGES
         },
-    }
+    )
 
 
 def code_version() -> str:
@@ -174,14 +251,3 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         return version
     return f"{version}+{commit}" if commit else version
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN (an undefined metric, e.g. precision with no citations) becomes null."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value

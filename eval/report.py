@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from eval.metrics import Interval
+from eval.run_model import RetrievedHit, RunRecord, RunRow, Stage, load_run
 
-RUN_FILE = "run.json"
 HIT_AT_K_PLOT = "hit_at_k.png"
 BY_TYPE_PLOT = "metrics_by_type.png"
 LATENCY_PLOT = "latency.png"
@@ -38,136 +36,10 @@ BY_TYPE_COLUMNS = (
     "answer_similarity",
 )
 """The by-type table shows these; with every metric it would be too wide to read."""
-LATENCY_STAGES = ("total", "retrieval", "answering")
+LATENCY_STAGES: tuple[Stage, ...] = ("total", "retrieval", "answering")
 WORST_COUNT = 10
 HIT_PREVIEW = 3
 PREVIEW_CHARS = 150
-
-
-class RunFormatError(ValueError):
-    """run.json is missing or does not have the shape the harness writes."""
-
-
-# --- the run file, typed ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EvidencePage:
-    doc: str
-    page: int
-
-
-@dataclass(frozen=True)
-class RetrievedHit:
-    doc: str
-    page_start: int
-    page_end: int
-    heading: str
-    text: str
-
-    def covers(self, evidence: EvidencePage) -> bool:
-        return self.doc == evidence.doc and self.page_start <= evidence.page <= self.page_end
-
-    def pages(self) -> str:
-        if self.page_start == self.page_end:
-            return f"p. {self.page_start}"
-        return f"pp. {self.page_start}–{self.page_end}"
-
-
-@dataclass(frozen=True)
-class RunRow:
-    id: str
-    question: str
-    type: str
-    answerable: bool
-    evidence: tuple[EvidencePage, ...]
-    hits: tuple[RetrievedHit, ...]
-    answer: str
-    abstained: bool
-    timings_ms: Mapping[str, float]
-    metrics: Mapping[str, float]
-
-    def metric(self, name: str) -> float:
-        """The row's value for `name`; NaN where the metric does not apply (JSON null or absent)."""
-        return self.metrics.get(name, math.nan)
-
-
-@dataclass(frozen=True)
-class Run:
-    directory: Path
-    meta: Mapping[str, Any]
-    rows: tuple[RunRow, ...]
-    overall: Mapping[str, Interval]
-    by_type: Mapping[str, Mapping[str, Interval]]
-    abstention: Mapping[str, float]
-    latency: Mapping[str, Mapping[str, float]]
-
-
-def load_run(run_dir: Path) -> Run:
-    """Read `run_dir/run.json` into typed records; raise RunFormatError saying what is wrong."""
-    path = run_dir / RUN_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RunFormatError(f"{path} does not exist; run the evaluation harness first") from exc
-    except json.JSONDecodeError as exc:
-        raise RunFormatError(f"{path} is not valid JSON ({exc}); re-run the harness") from exc
-    try:
-        aggregates = data.get("aggregates", {})
-        return Run(
-            directory=run_dir,
-            meta=dict(data.get("meta", {})),
-            rows=tuple(_row(r) for r in data["rows"]),
-            overall=_intervals(aggregates.get("overall", {})),
-            by_type={t: _intervals(m) for t, m in aggregates.get("by_type", {}).items()},
-            abstention={k: _float(v) for k, v in aggregates.get("abstention", {}).items()},
-            latency={
-                stage: {k: _float(v) for k, v in stats.items()}
-                for stage, stats in aggregates.get("latency", {}).items()
-            },
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise RunFormatError(
-            f"{path} does not have the run format ({type(exc).__name__}: {exc}); re-run the harness"
-        ) from exc
-
-
-def _float(value: Any) -> float:
-    # The harness writes NaN as null; both mean "does not apply".
-    return math.nan if value is None else float(value)
-
-
-def _intervals(raw: Mapping[str, Any]) -> dict[str, Interval]:
-    return {
-        name: Interval(_float(v["mean"]), _float(v["low"]), _float(v["high"]), int(v["n"]))
-        for name, v in raw.items()
-    }
-
-
-def _row(raw: Mapping[str, Any]) -> RunRow:
-    return RunRow(
-        id=str(raw["id"]),
-        question=str(raw["question"]),
-        type=str(raw.get("type", "")),
-        answerable=bool(raw.get("answerable", True)),
-        evidence=tuple(
-            EvidencePage(str(e["doc"]), int(e["page"])) for e in raw.get("evidence", [])
-        ),
-        hits=tuple(
-            RetrievedHit(
-                doc=str(h["doc"]),
-                page_start=int(h["page_start"]),
-                page_end=int(h["page_end"]),
-                heading=str(h.get("heading") or ""),
-                text=str(h.get("text") or ""),
-            )
-            for h in raw.get("hits", [])
-        ),
-        answer=str(raw.get("answer") or ""),
-        abstained=bool(raw.get("abstained", False)),
-        timings_ms={k: _float(v) for k, v in raw.get("timings_ms", {}).items()},
-        metrics={k: _float(v) for k, v in raw.get("metrics", {}).items()},
-    )
 
 
 # --- selection ----------------------------------------------------------------------------
@@ -240,25 +112,25 @@ def _one_line(text: str, limit: int | None = None) -> str:
     return flat
 
 
-def _meta_blocks(run: Run) -> list[Block]:
+def _pages(hit: RetrievedHit) -> str:
+    if hit.page_start == hit.page_end:
+        return f"p. {hit.page_start}"
+    return f"pp. {hit.page_start}–{hit.page_end}"
+
+
+def _meta_blocks(run: RunRecord) -> list[Block]:
     meta = run.meta
-    index = meta.get("index") or {}
     documents = [
-        f"{d.get('file_name') or d.get('doc_id')} ({d.get('pages', '?')} pages, "
-        f"{d.get('chunks', '?')} chunks)"
-        if isinstance(d, Mapping)
-        else str(d)
-        for d in index.get("documents", [])
+        f"{d.file_name} ({d.pages} pages, {d.chunks} chunks)" for d in meta.index.documents
     ]
     answerable = sum(r.answerable for r in run.rows)
-    sha = str(meta.get("gold_sha256", ""))[:12]
     return [
         Heading(1, "Chancery evaluation report"),
-        Field("Mode", str(meta.get("mode", "?"))),
-        Field("Target", str(meta.get("target", "?"))),
-        Field("Gold set", f"{meta.get('gold', '?')}" + (f" (sha256 {sha}…)" if sha else "")),
-        Field("Created", str(meta.get("created_at", "?"))),
-        Field("Code version", str(meta.get("code_version", "?"))),
+        Field("Mode", meta.mode),
+        Field("Target", meta.target),
+        Field("Gold set", f"{meta.gold} (sha256 {meta.gold_sha256[:12]}…)"),
+        Field("Created", meta.created_at),
+        Field("Code version", meta.code_version),
         Field(
             "Questions",
             f"{len(run.rows)} ({answerable} answerable, {len(run.rows) - answerable} unanswerable)",
@@ -267,39 +139,35 @@ def _meta_blocks(run: Run) -> list[Block]:
     ]
 
 
-def _summary_blocks(run: Run) -> list[Block]:
+def _summary_blocks(run: RunRecord) -> list[Block]:
+    overall = run.aggregates.overall
     return [
         Heading(2, "Overall metrics"),
         Paragraph("Mean with its 95% bootstrap interval; n is the number of questions measured."),
         Table(
             ("metric", "mean [95% interval]", "n"),
-            tuple((name, iv.format(), str(iv.n)) for name, iv in run.overall.items()),
+            tuple((name, iv.format(), str(iv.n)) for name, iv in overall.items()),
         ),
     ]
 
 
-def _abstention_blocks(run: Run) -> list[Block]:
+def _abstention_blocks(run: RunRecord) -> list[Block]:
     def value(name: str, v: float) -> str:
         if math.isnan(v):
             return "n/a"
         return f"{v:.1%}" if "rate" in name else f"{v:g}"
 
+    measures = run.aggregates.abstention.model_dump()
     return [
         Heading(2, "Abstention"),
-        Table(("measure", "value"), tuple((k, value(k, v)) for k, v in run.abstention.items())),
+        Table(("measure", "value"), tuple((k, value(k, v)) for k, v in measures.items())),
     ]
 
 
-def _latency_blocks(run: Run) -> list[Block]:
+def _latency_blocks(run: RunRecord) -> list[Block]:
     rows = tuple(
-        (
-            stage,
-            fmt(stats.get("p50", math.nan), 1),
-            fmt(stats.get("p95", math.nan), 1),
-            fmt(stats.get("mean", math.nan), 1),
-            f"{stats.get('n', math.nan):g}",
-        )
-        for stage, stats in run.latency.items()
+        (stage, fmt(stats.p50, 1), fmt(stats.p95, 1), fmt(stats.mean, 1), str(stats.n))
+        for stage, stats in run.aggregates.latency.items()
     )
     return [
         Heading(2, "Latency (ms)"),
@@ -307,8 +175,9 @@ def _latency_blocks(run: Run) -> list[Block]:
     ]
 
 
-def _by_type_blocks(run: Run) -> list[Block]:
-    present = {m for metrics in run.by_type.values() for m in metrics}
+def _by_type_blocks(run: RunRecord) -> list[Block]:
+    by_type = run.aggregates.by_type
+    present = {m for metrics in by_type.values() for m in metrics}
     columns = [m for m in BY_TYPE_COLUMNS if m in present] or sorted(present)
     counts: dict[str, int] = {}
     for row in run.rows:
@@ -319,7 +188,7 @@ def _by_type_blocks(run: Run) -> list[Block]:
             str(counts.get(qtype, 0)),
             *(metrics[m].format() if m in metrics else "n/a" for m in columns),
         )
-        for qtype, metrics in run.by_type.items()
+        for qtype, metrics in by_type.items()
     )
     return [
         Heading(2, "By question type"),
@@ -328,7 +197,7 @@ def _by_type_blocks(run: Run) -> list[Block]:
     ]
 
 
-def _worst_blocks(run: Run) -> list[Block]:
+def _worst_blocks(run: RunRecord) -> list[Block]:
     blocks: list[Block] = [
         Heading(2, f"Worst {WORST_COUNT} questions"),
         Paragraph(
@@ -341,9 +210,10 @@ def _worst_blocks(run: Run) -> list[Block]:
             f"{m} {fmt(row.metric(m))}"
             for m in ("mrr@10", "ndcg@10", "citation_recall", "token_f1")
         )
-        evidence = "; ".join(f"{e.doc} p. {e.page}" for e in dict.fromkeys(row.evidence))
+        pages = dict.fromkeys((e.doc, e.page) for e in row.evidence)
+        evidence = "; ".join(f"{doc} p. {page}" for doc, page in pages)
         hits = tuple(
-            f"{h.doc} {h.pages()}"
+            f"{h.doc} {_pages(h)}"
             + (" (evidence page)" if any(h.covers(e) for e in row.evidence) else "")
             + f" — {_one_line(h.heading) or 'no heading'} — {_one_line(h.text, PREVIEW_CHARS)}"
             for h in row.hits[:HIT_PREVIEW]
@@ -361,7 +231,7 @@ def _worst_blocks(run: Run) -> list[Block]:
     return blocks
 
 
-def build_blocks(run: Run, plots: Sequence[Plot]) -> list[Block]:
+def build_blocks(run: RunRecord, plots: Sequence[Plot]) -> list[Block]:
     """The report's content, in reading order, before it becomes Markdown or HTML."""
     return [
         *_meta_blocks(run),
@@ -378,7 +248,7 @@ def build_blocks(run: Run, plots: Sequence[Plot]) -> list[Block]:
 # --- plots --------------------------------------------------------------------------------
 
 
-def write_plots(run: Run, out_dir: Path) -> list[Plot]:
+def write_plots(run: RunRecord, out_dir: Path) -> list[Plot]:
     """Draw the hit@k curve, the by-type bars and the latency histograms as PNGs in `out_dir`."""
     import matplotlib
 
@@ -387,9 +257,12 @@ def write_plots(run: Run, out_dir: Path) -> list[Plot]:
     # Figure objects rather than pyplot: nothing is left registered in pyplot's global state.
     from matplotlib.figure import Figure
 
+    overall = run.aggregates.overall
+    by_type = run.aggregates.by_type
+    latency = run.aggregates.latency
     hit_k = sorted(
         (int(m.group(1)), iv)
-        for name, iv in run.overall.items()
+        for name, iv in overall.items()
         if (m := re.fullmatch(r"hit@(\d+)", name))
     )
     fig = Figure(figsize=(6, 4), layout="constrained")
@@ -408,12 +281,12 @@ def write_plots(run: Run, out_dir: Path) -> list[Plot]:
     hit_path = out_dir / HIT_AT_K_PLOT
     fig.savefig(hit_path, dpi=100)
 
-    types = list(run.by_type)
+    types = list(by_type)
     fig = Figure(figsize=(max(6.0, 1.2 * len(types) + 2), 4), layout="constrained")
     ax = fig.add_subplot()
     width = 0.8 / len(BY_TYPE_PLOT_METRICS)
     for i, metric in enumerate(BY_TYPE_PLOT_METRICS):
-        ivs = [run.by_type[t].get(metric, Interval(math.nan, math.nan, math.nan, 0)) for t in types]
+        ivs = [by_type[t].get(metric, Interval(math.nan, math.nan, math.nan, 0)) for t in types]
         xs = [j + (i - (len(BY_TYPE_PLOT_METRICS) - 1) / 2) * width for j in range(len(types))]
         errors = [
             [0.0 if math.isnan(iv.low) else max(iv.mean - iv.low, 0.0) for iv in ivs],
@@ -430,16 +303,15 @@ def write_plots(run: Run, out_dir: Path) -> list[Plot]:
     axes = fig.subplots(1, len(LATENCY_STAGES))
     for ax, stage in zip(axes, LATENCY_STAGES, strict=True):
         values = [
-            r.timings_ms[stage]
-            for r in run.rows
-            if not math.isnan(r.timings_ms.get(stage, math.nan))
+            r.timings_ms.of(stage) for r in run.rows if not math.isnan(r.timings_ms.of(stage))
         ]
         if values:
             ax.hist(values, bins=20)
-            stats = run.latency.get(stage, {})
-            for label, style in (("p50", "-"), ("p95", "--")):
-                if not math.isnan(stats.get(label, math.nan)):
-                    ax.axvline(stats[label], color="black", linestyle=style, label=label)
+            stats = latency.get(stage)
+            marks = () if stats is None else (("p50", stats.p50, "-"), ("p95", stats.p95, "--"))
+            for label, ms, style in marks:
+                if not math.isnan(ms):
+                    ax.axvline(ms, color="black", linestyle=style, label=label)
             ax.legend(fontsize="small")
         ax.set(title=f"{stage} latency", xlabel="ms", ylabel="questions")
     latency_path = out_dir / LATENCY_PLOT

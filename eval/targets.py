@@ -1,16 +1,20 @@
 """Where an evaluation sends its questions: a running service (HTTP), or the same app in-process.
 
-Both speak the public HTTP API, so a run measures exactly what users and chat tools get.
+Both speak the public HTTP API, so a run measures exactly what users and chat tools get. eval
+never imports the service: the in-process app comes from the caller (`chancery eval run`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 import httpx
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
 
 _TIMEOUT = 120.0
 
@@ -73,12 +77,11 @@ def http_target(url: str) -> Iterator[Target]:
 
 
 @contextmanager
-def in_process_target(settings: Any) -> Iterator[Target]:
-    """The service app run inside this process (starlette's test client drives it)."""
+def in_process_target(app: ASGIApp) -> Iterator[Target]:
+    """The service's app, handed over by whoever built it, driven inside this process by
+    starlette's test client (which also runs the app's startup and shutdown)."""
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
-
-    with TestClient(create_app(settings)) as client:
+    with TestClient(app) as client:
         # TestClient is an httpx.Client whose transport calls the app directly.
         yield Target(cast(httpx.Client, client), "in-process")

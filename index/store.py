@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import platform
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass as validated_dataclass
 
 from index.embedder import EmbedderIdentity, Vectors
 from index.lexical import LexicalIndex
@@ -78,15 +79,17 @@ class UnknownDocumentError(StoreError):
     """A document named by the caller is not in the index."""
 
 
-@dataclass(frozen=True)
+@validated_dataclass(frozen=True)
 class ChunkingParameters:
+    # A dataclass, not a BaseModel: callers build it positionally from a ChunkingConfig.
     size: int
     overlap: int
     max_tokens: int
 
 
-@dataclass(frozen=True)
-class ManifestDocument:
+class ManifestDocument(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     doc_id: str
     file_name: str
     title: str
@@ -95,8 +98,11 @@ class ManifestDocument:
     chunks: int
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(BaseModel):
+    """manifest.json: what built one version of an index. `model_dump()` gives it as plain data."""
+
+    model_config = ConfigDict(frozen=True)
+
     schema_version: int
     embedder: EmbedderIdentity
     chunking: ChunkingParameters
@@ -104,24 +110,7 @@ class Manifest:
     documents: tuple[ManifestDocument, ...]
     chunk_count: int
     created_at: str
-    libraries: Mapping[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> Manifest:
-        data = json.loads(text)
-        return cls(
-            schema_version=int(data["schema_version"]),
-            embedder=EmbedderIdentity(**data["embedder"]),
-            chunking=ChunkingParameters(**data["chunking"]),
-            vector_index=VectorIndexSpec(**data["vector_index"]),
-            documents=tuple(ManifestDocument(**d) for d in data["documents"]),
-            chunk_count=int(data["chunk_count"]),
-            created_at=str(data["created_at"]),
-            libraries=dict(data.get("libraries", {})),
-        )
+    libraries: dict[str, str] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -215,12 +204,19 @@ def load_index(
 
 def read_manifest(version: Path) -> Manifest:
     try:
-        manifest = Manifest.from_json((version / MANIFEST).read_text())
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return Manifest.model_validate_json((version / MANIFEST).read_bytes())
+    except (OSError, ValidationError) as exc:
+        problem = _first_problem(exc) if isinstance(exc, ValidationError) else str(exc)
         raise StoreError(
-            f"the index manifest in {version} is unreadable ({exc}); rebuild the index"
+            f"the index manifest in {version} is unreadable ({problem}); rebuild the index"
         ) from exc
-    return manifest
+
+
+def _first_problem(error: ValidationError) -> str:
+    # The whole report repeats itself per field and links to pydantic's docs; one line says enough.
+    first = error.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
 
 
 def check_compatible(
@@ -327,12 +323,12 @@ def write_version(
             vector_index=vector_index.spec,
             documents=tuple(
                 ManifestDocument(
-                    e.document.doc_id,
-                    e.document.file_name,
-                    e.document.title,
-                    e.document.sha256,
-                    len(e.document.pages),
-                    len(e.chunks),
+                    doc_id=e.document.doc_id,
+                    file_name=e.document.file_name,
+                    title=e.document.title,
+                    sha256=e.document.sha256,
+                    pages=len(e.document.pages),
+                    chunks=len(e.chunks),
                 )
                 for e in ordered
             ),
@@ -340,7 +336,7 @@ def write_version(
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             libraries=_library_versions(),
         )
-        (staging / MANIFEST).write_text(manifest.to_json())
+        (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
         reached("manifest-saved")
         _fsync_tree(staging)
         reached("staging-synced")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -22,13 +23,10 @@ if TYPE_CHECKING:
     from typer import _click
 
     from ingest.models import Chunk, Document
+    from service.settings import Settings
 
 _PREVIEW_CHARS = 90
 Request = TypeVar("Request", bound="BaseModel")
-
-
-class CliError(Exception):
-    """A failure to report to the user as one sentence."""
 
 
 class _Command(TyperCommand):
@@ -59,13 +57,35 @@ app = typer.Typer(
 )
 
 
+class _Invocation:
+    """What the commands of one invocation share: the settings, read from the environment once,
+    when a command first asks. Not before: the root callback runs even for `chancery ingest
+    --help`, which must neither wait for nor fail on them."""
+
+    @cached_property
+    def settings(self) -> Settings:
+        from service.settings import Settings
+
+        return Settings()
+
+
 @app.callback()
-def _root() -> None:
+def _root(ctx: typer.Context) -> None:
     """Question answering over reports, every claim cited to a page."""
+    ctx.obj = _Invocation()
+
+
+def _settings(ctx: typer.Context, index: Path | None = None) -> Settings:
+    """This invocation's settings, with `--index` in place of CHANCERY_INDEX_DIR when given."""
+    invocation = ctx.find_object(_Invocation)
+    assert invocation is not None, "the root callback sets it"
+    settings = invocation.settings
+    return settings if index is None else settings.model_copy(update={"index_dir": index})
 
 
 @app.command(cls=_Command)
 def inspect(
+    ctx: typer.Context,
     file: Annotated[
         Path, typer.Argument(metavar="FILE", help="A PDF, text, Markdown, HTML or DOCX file.")
     ],
@@ -73,22 +93,18 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show what the ingester sees in FILE: its pages, or its chunks."""
-    from ingest.chunking import chunk_document
     from ingest.loaders import load_document
     from ingest.raw import LoadError
-    from service.model import tokenizer_and_config
-    from service.settings import Settings
+    from service.build import build_chunking
+    from service.errors import InvalidRequestError
 
-    settings = Settings()
+    settings = _settings(ctx)
     try:
         loaded = load_document(file, settings.max_file_bytes)
     except LoadError as exc:
-        raise CliError(f"cannot read {file}: {exc}") from exc
+        raise InvalidRequestError(f"cannot read {file}: {exc}") from exc
     document = loaded.document
-    document_chunks: list[Chunk] = []
-    if chunks:
-        tokenizer, config = tokenizer_and_config(settings)
-        document_chunks = chunk_document(document, tokenizer, config)
+    document_chunks = build_chunking(settings).chunk(document) if chunks else []
     if as_json:
         payload: dict[str, Any] = {
             "document": _document_json(document),
@@ -118,6 +134,7 @@ IndexOption = Annotated[
 
 @app.command(cls=_Command, short_help="Add new or changed files to an index.")
 def ingest(
+    ctx: typer.Context,
     paths: Annotated[
         list[Path],
         typer.Argument(metavar="PATHS...", help="Files or folders (searched recursively)."),
@@ -128,31 +145,21 @@ def ingest(
     ] = False,
 ) -> None:
     """Add new or changed files to an index; unchanged files are not embedded again."""
-    from index.update import update_index
-    from ingest.chunking import chunk_document
-    from ingest.pipeline import ingest_files
-    from service.model import chunking_parameters, make_embedder, tokenizer_and_config
+    from service.build import build_embedder, build_ingester
     from service.progress import IngestProgress
-    from service.settings import Settings
 
-    settings = Settings()
-    root = index or settings.index_dir
-    tokenizer, config = tokenizer_and_config(settings)
-    # Cheap: the model loads when update_index first embeds, so an ingest that finds nothing
+    settings = _settings(ctx, index)
+    root = settings.index_dir
+    # Cheap: the model loads when the ingester first embeds, so an ingest that finds nothing
     # new to embed (or nothing readable) never waits for it.
-    embedder = make_embedder(settings)
+    embedder = build_embedder(settings)
+    ingester = build_ingester(settings, embedder)
     progress = IngestProgress()
-    chunker = lambda document: chunk_document(document, tokenizer, config)  # noqa: E731
-    ingested = ingest_files(paths, chunker, settings.max_file_bytes, on_file=progress.file_done)
+    ingested = ingester.parse(paths, on_file=progress.file_done)
     failures = ingested.report.failed
     try:
-        outcome = update_index(
-            root,
-            ingested.documents,
-            embedder,
-            chunking_parameters(config),
-            rebuild=rebuild,
-            progress=progress.chunks_embedded,
+        outcome = ingester.update(
+            root, ingested.documents, rebuild=rebuild, progress=progress.chunks_embedded
         )
     finally:
         progress.close()
@@ -175,6 +182,7 @@ def ingest(
 
 @app.command(cls=_Command)
 def remove(
+    ctx: typer.Context,
     doc: Annotated[str, typer.Argument(metavar="DOC", help="Document id or file name.")],
     index: IndexOption = None,
 ) -> None:
@@ -182,13 +190,12 @@ def remove(
     from index.retrieve import Retriever
     from index.store import load_index, require_index
     from index.update import update_index
-    from service.model import make_embedder
-    from service.settings import Settings
+    from service.build import build_embedder
 
-    settings = Settings()
-    root = index or settings.index_dir
+    settings = _settings(ctx, index)
+    root = settings.index_dir
     require_index(root)
-    embedder = make_embedder(settings)  # for its identity: removing embeds nothing
+    embedder = build_embedder(settings)  # for its identity: removing embeds nothing
     loaded = load_index(root, embedder.identity)
     try:
         doc_id = Retriever(loaded, embedder).resolve_documents([doc])[0]
@@ -204,6 +211,7 @@ def remove(
 
 @app.command(cls=_Command)
 def search(
+    ctx: typer.Context,
     question: Annotated[
         str, typer.Argument(metavar="QUESTION", help="The question, in plain words.")
     ],
@@ -220,24 +228,24 @@ def search(
 ) -> None:
     """Search an index and print the best passages with their pages."""
     from index.store import require_index
-    from service.engine import Engine
-    from service.model import make_embedder
-    from service.schemas import SearchRequest, SearchResponse
-    from service.settings import Settings
+    from service.build import build_embedder, build_engine
+    from service.routers.mapping import search_response
+    from service.schemas import SearchRequest
 
     request = _validated(SearchRequest, question=question, k=k, mode=mode, docs=doc)
-    settings = Settings()
-    root = index or settings.index_dir
-    require_index(root)
+    settings = _settings(ctx, index)
+    require_index(settings.index_dir)
     # The model loads only if the mode embeds the question (not for bm25).
-    engine = Engine(root, make_embedder(settings), settings.answer_config())
-    hits = engine.search(request.question, request.k, request.mode, request.docs, pages)
+    engine = build_engine(settings, build_embedder(settings))
+    response = search_response(
+        engine.search(request.question, request.k, request.mode, request.docs, pages)
+    )
     if as_json:
-        typer.echo(SearchResponse(hits=hits).model_dump_json())
+        typer.echo(response.model_dump_json())
         return
-    if not hits:
+    if not response.hits:
         typer.echo("no passage matches the question")
-    for rank, hit in enumerate(hits, start=1):
+    for rank, hit in enumerate(response.hits, start=1):
         span = _span(hit.page_start, hit.page_end)
         typer.echo(f"[{rank}] {hit.doc} {span}  score {hit.score:.4f}  {hit.heading}")
         typer.echo(f"    {_preview(hit.text, 400)}\n")
@@ -245,6 +253,7 @@ def search(
 
 @app.command(cls=_Command, short_help="Answer a question, citing a page for every sentence.")
 def ask(
+    ctx: typer.Context,
     question: Annotated[
         str, typer.Argument(metavar="QUESTION", help="The question, in plain words.")
     ],
@@ -259,17 +268,15 @@ def ask(
 ) -> None:
     """Answer a question from the documents, citing a page for every sentence."""
     from index.store import require_index
-    from service.engine import Engine
-    from service.model import make_embedder
+    from service.build import build_embedder, build_engine
+    from service.routers.mapping import ask_response
     from service.schemas import AskRequest
-    from service.settings import Settings
 
     request = _validated(AskRequest, question=question, k=k, docs=doc)
-    settings = Settings()
-    root = index or settings.index_dir
-    require_index(root)
-    engine = Engine(root, make_embedder(settings), settings.answer_config())
-    response = engine.ask(request.question, request.k, request.docs)
+    settings = _settings(ctx, index)
+    require_index(settings.index_dir)
+    engine = build_engine(settings, build_embedder(settings))
+    response = ask_response(engine.ask(request.question, request.k, request.docs))
     if as_json:
         typer.echo(response.model_dump_json())
         return
@@ -287,6 +294,7 @@ def ask(
 
 @app.command(cls=_Command)
 def serve(
+    ctx: typer.Context,
     index: IndexOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
@@ -294,13 +302,9 @@ def serve(
     """Serve the HTTP API (and its docs at /docs) over an index."""
     import uvicorn
 
-    from service.app import create_app
-    from service.settings import Settings
+    from service.build import build_app
 
-    settings = Settings()
-    if index is not None:
-        settings = settings.model_copy(update={"index_dir": index})
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(build_app(_settings(ctx, index)), host=host, port=port, log_level="info")
 
 
 eval_app = typer.Typer(help="Score Chancery against gold answers.", no_args_is_help=True)
@@ -309,6 +313,7 @@ app.add_typer(eval_app, name="eval")
 
 @eval_app.command("run", cls=_Command, short_help="Score a gold set; write run.json and reports.")
 def eval_run(
+    ctx: typer.Context,
     gold: Annotated[Path, typer.Argument(metavar="GOLD", help="Gold set (JSON Lines).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for run.json and the reports.")],
     index: IndexOption = None,
@@ -326,22 +331,22 @@ def eval_run(
     from eval.similarity import model_similarity
     from eval.targets import TargetError, http_target, in_process_target
     from index.store import require_index
-    from service.model import model_dir
-    from service.settings import Settings
+    from service.build import build_app, model_dir
+    from service.errors import InvalidRequestError, UnavailableError
 
-    settings = Settings()
+    settings = _settings(ctx, index)
     if url is None:
-        settings = settings.model_copy(update={"index_dir": index or settings.index_dir})
         require_index(settings.index_dir)
-    target = http_target(url) if url else in_process_target(settings)
+    # eval sees only the public API: in-process, it drives the app this process builds.
+    target = http_target(url) if url else in_process_target(build_app(settings))
     options = RunOptions(mode=mode.value, progress=sys.stderr.isatty())
     try:
         with target as live:
             run = run_gold(gold, live, out, model_similarity(model_dir(settings)), options)
     except GoldError as exc:
-        raise CliError(str(exc)) from exc
+        raise InvalidRequestError(str(exc)) from exc
     except (TargetError, httpx.HTTPError) as exc:
-        raise CliError(f"the service did not answer: {exc}") from exc
+        raise UnavailableError(f"the service did not answer: {exc}") from exc
     markdown, html = write_reports(out)
     overall = run["aggregates"]["overall"]
     for name in ("hit@1", "hit@5", "mrr@10", "ndcg@10", "citation_precision", "token_f1"):
@@ -363,10 +368,11 @@ def eval_compare(
 ) -> None:
     """Per-metric deltas (B - A) with intervals, and the questions that changed."""
     from eval.compare import compare_runs, format_comparison
+    from service.errors import NotFoundError
 
     for folder in (run_a, run_b):
         if not (folder / "run.json").is_file():
-            raise CliError(f"{folder} holds no run.json; make one with `chancery eval run`")
+            raise NotFoundError(f"{folder} holds no run.json; make one with `chancery eval run`")
     typer.echo(format_comparison(compare_runs(run_a, run_b)))
 
 
@@ -374,10 +380,13 @@ def _validated(model: type[Request], **fields: Any) -> Request:
     """The request the HTTP API would build, or its first complaint as a CLI error."""
     from pydantic import ValidationError
 
+    from service.errors import InvalidRequestError
+
     try:
         return model(**fields)
     except ValidationError as exc:
-        raise CliError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from exc
+        message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise InvalidRequestError(message) from exc
 
 
 def _span(start: int, end: int) -> str:
@@ -442,16 +451,14 @@ def _report(exc: Exception) -> int:
     if callable(show):
         typer.echo(f"chancery: {show()}", err=True)
         return 2
-    # Imported only now: only a command that opened an index can have raised StoreError, and
-    # importing the store would cost every other command (and `--help`) half a second.
-    from index.model_files import ModelError
-    from index.store import StoreError
+    from service.errors import translate
 
-    if isinstance(exc, CliError | ModelError | StoreError):
-        typer.echo(f"chancery: {exc}", err=True)
-        return 1
-    typer.echo(f"chancery: internal error: {type(exc).__name__}: {exc}", err=True)
-    return 2
+    error = translate(exc)
+    if error is None:
+        typer.echo(f"chancery: internal error: {type(exc).__name__}: {exc}", err=True)
+        return 2
+    typer.echo(f"chancery: {error}", err=True)
+    return error.exit_code
 
 
 def main() -> None:

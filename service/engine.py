@@ -27,13 +27,16 @@ from index.embedder import Embedder
 from index.modes import Mode
 from index.retrieve import Hit, Retriever
 from index.store import Index, StoreError, check_compatible, current_version, read_manifest
-from service.answer import Answer, AnswerConfig, ExtractiveAnswerer
-from service.schemas import AskResponse, CitationOut, HitOut
+from service.answering import Answer, Answerer, AnswererFactory
+from service.errors import UnavailableError
 
 log = logging.getLogger("chancery")
 
+DEFAULT_COLLECTION = "default"
+"""The name of the one collection a service has until it serves several."""
 
-class NoIndexError(Exception):
+
+class NoIndexError(UnavailableError):
     """There is no index to answer from yet."""
 
 
@@ -41,7 +44,23 @@ class NoIndexError(Exception):
 class Snapshot:
     index: Index
     retriever: Retriever
-    answerer: ExtractiveAnswerer
+    answerer: Answerer
+
+
+@dataclass(frozen=True)
+class AskResult:
+    answer: Answer
+    collection: str
+    index_version: str
+    timings_ms: dict[str, float]
+    """Retrieval's stages, then `answer_ms` and `total_ms`."""
+
+
+@dataclass(frozen=True)
+class SearchHits:
+    hits: list[Hit]
+    collection: str
+    index_version: str
 
 
 @dataclass(frozen=True)
@@ -56,32 +75,32 @@ Loader = Callable[[Path], Snapshot]
 """Opens one version folder (`root/v-...`) as a snapshot."""
 
 
-def open_snapshot(version: Path, embedder: Embedder, answer_config: AnswerConfig) -> Snapshot:
+def open_snapshot(version: Path, embedder: Embedder, answerers: AnswererFactory) -> Snapshot:
     """The snapshot of one version, refused when another model built it."""
     manifest = read_manifest(version)
     check_compatible(manifest, embedder.identity, None, version.parent)
     index = Index(version, manifest)
-    return Snapshot(
-        index,
-        Retriever(index, embedder),
-        ExtractiveAnswerer(index, embedder, answer_config),
-    )
+    return Snapshot(index, Retriever(index, embedder), answerers(index, embedder))
 
 
 class Engine:
-    """Answers from the version `root/current` names. `load` opens a version (tests pass one
-    they can hold back); `loading`, `failure` and `wait_for_swap` show a switch in progress."""
+    """Answers for one collection from the version `root/current` names, with the answerers
+    `answerers` makes for each version. `load` opens a version (tests pass one they can hold
+    back); `loading`, `failure` and `wait_for_swap` show a switch in progress."""
 
     def __init__(
         self,
         root: Path,
         embedder: Embedder,
-        answer_config: AnswerConfig,
+        answerers: AnswererFactory,
         load: Loader | None = None,
+        *,
+        collection: str = DEFAULT_COLLECTION,
     ) -> None:
         self.root = root
         self.embedder = embedder
-        self._answer_config = answer_config
+        self.collection = collection
+        self._answerers = answerers
         self._load = load or self._open
         self._first_load = threading.Lock()
         self._swap = threading.Lock()
@@ -120,7 +139,7 @@ class Engine:
         return self._loading is None
 
     def _open(self, version: Path) -> Snapshot:
-        return open_snapshot(version, self.embedder, self._answer_config)
+        return open_snapshot(version, self.embedder, self._answerers)
 
     def _load_first(self, version: Path) -> Snapshot:
         # Nothing to answer from yet, so the first requests wait; the lock makes them wait for
@@ -191,16 +210,16 @@ class Engine:
         with self._swap:
             self._failure = LoadFailure(version, error)
 
-    def ask(self, question: str, k: int = 8, docs: list[str] | None = None) -> AskResponse:
+    def ask(self, question: str, k: int = 8, docs: list[str] | None = None) -> AskResult:
         started = time.perf_counter()
         snapshot = self.snapshot()
         result = snapshot.retriever.search(question, k, Mode.HYBRID, docs)
         answered = time.perf_counter()
-        answer = snapshot.answerer.answer(question, result)
+        answer = snapshot.answerer.answer(question, result.hits, query_vector=result.query_vector)
         timings = dict(result.timings_ms)
         timings["answer_ms"] = _ms(answered)
         timings["total_ms"] = _ms(started)
-        return ask_response(answer, snapshot.index.version, timings)
+        return AskResult(answer, self.collection, snapshot.index.version, timings)
 
     def search(
         self,
@@ -209,44 +228,10 @@ class Engine:
         mode: Mode = Mode.HYBRID,
         docs: list[str] | None = None,
         distinct_pages: bool = False,
-    ) -> list[HitOut]:
-        retriever = self.snapshot().retriever
-        return [hit_out(h) for h in retriever.search(question, k, mode, docs, distinct_pages).hits]
-
-
-def hit_out(hit: Hit) -> HitOut:
-    return HitOut(
-        chunk_id=hit.chunk.chunk_id,
-        doc=hit.file_name,
-        page_start=hit.chunk.page_start,
-        page_end=hit.chunk.page_end,
-        heading=hit.heading,
-        text=hit.chunk.text,
-        score=round(hit.score, 6),
-    )
-
-
-def ask_response(answer: Answer, version: str, timings: dict[str, float]) -> AskResponse:
-    return AskResponse(
-        answer=answer.text,
-        abstained=answer.abstained,
-        citations=[
-            CitationOut(
-                n=n,
-                doc=c.doc,
-                title=c.title,
-                page=c.page,
-                page_label=c.page_label,
-                quote=c.quote,
-                chunk_id=c.chunk_id,
-                score=c.score,
-            )
-            for n, c in enumerate(answer.citations, start=1)
-        ],
-        passages=[hit_out(hit) for hit in answer.passages],
-        index_version=version,
-        timings_ms=timings,
-    )
+    ) -> SearchHits:
+        snapshot = self.snapshot()
+        found = snapshot.retriever.search(question, k, mode, docs, distinct_pages)
+        return SearchHits(found.hits, self.collection, snapshot.index.version)
 
 
 def _ms(started: float) -> float:

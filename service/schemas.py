@@ -109,11 +109,17 @@ class HitOut(BaseModel):
 
 class CitationOut(BaseModel):
     n: int = Field(description="The marker [n] in the answer.")
-    doc: str
+    doc_id: str = Field(description="The document's id, as /v1/documents/{doc_id} takes it.")
+    doc: str = Field(description="The document's file name.")
     title: str
     page: int = Field(description="1-based page, as a PDF viewer shows it.")
     page_label: str | None = Field(description="Printed page label, when the file has them.")
     quote: str = Field(description="Verbatim text of that page.")
+    quote_start: int = Field(
+        description="Offset of the quote in the page's stored text (/v1/documents/{doc_id}/pages/"
+        "{page}): text[quote_start:quote_end] == quote."
+    )
+    quote_end: int
     chunk_id: str
     score: float
 
@@ -123,12 +129,15 @@ class AskResponse(BaseModel):
     abstained: bool
     citations: list[CitationOut]
     passages: list[HitOut]
+    collection: str = Field(description='The collection that answered ("default").')
     index_version: str
     timings_ms: dict[str, float]
 
 
 class SearchResponse(BaseModel):
     hits: list[HitOut]
+    collection: str = Field(description='The collection searched ("default").')
+    index_version: str
 
 
 class DocumentOut(BaseModel):

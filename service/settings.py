@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.model_files import DEFAULT_MODEL_SHA256
-from service.answer import AnswerConfig
+from service.extractive import AnswerConfig
 
 
 class Settings(BaseSettings):
@@ -32,8 +32,3 @@ class Settings(BaseSettings):
     """Request bodies over this size get 413 before the service reads them."""
     abstain_min_similarity: float = AnswerConfig.min_similarity
     abstain_min_coverage: float = AnswerConfig.min_coverage
-
-    def answer_config(self) -> AnswerConfig:
-        return AnswerConfig(
-            min_similarity=self.abstain_min_similarity, min_coverage=self.abstain_min_coverage
-        )

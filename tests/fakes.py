@@ -1,14 +1,22 @@
-"""A deterministic embedder for fast tests: hashed bag of words, counting what it embeds."""
+"""A deterministic embedder for fast tests (hashed bag of words, counting what it embeds), and
+small indexes built with it."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from index.embedder import EmbedderIdentity, Vectors
+from index.embedder import Embedder, EmbedderIdentity, Vectors
+from index.store import ChunkingParameters, Index, load_index
+from index.update import update_index
+from ingest.chunking import ChunkingConfig, chunk_document
+from ingest.loaders import load_bytes
+from ingest.models import Chunk, Document
+from tests.conftest import WhitespaceTokenizer
 
 _WORD = re.compile(r"\w+")
 
@@ -45,3 +53,22 @@ class FakeEmbedder:
             self.embed(pieces) if pieces else np.zeros((0, self._identity.dimension), np.float32)
         )
         return self.embed(texts), span_vectors
+
+
+CHUNKING_CONFIG = ChunkingConfig(size=40, overlap=8, max_tokens=60)
+"""Small chunks, so that a few sentences make several chunks and pages."""
+CHUNKING = ChunkingParameters(
+    CHUNKING_CONFIG.size, CHUNKING_CONFIG.overlap, CHUNKING_CONFIG.max_tokens
+)
+
+
+def fake_document(name: str, text: str) -> tuple[Document, list[Chunk]]:
+    """A file as ingest would load and chunk it (form feeds separate pages in a .txt)."""
+    document = load_bytes(name, text.encode()).document
+    return document, chunk_document(document, WhitespaceTokenizer(), CHUNKING_CONFIG)
+
+
+def build_index(root: Path, files: Mapping[str, str], embedder: Embedder) -> Index:
+    """An index of `files` (name -> text) in `root`, loaded; the caller closes it."""
+    update_index(root, [fake_document(n, t) for n, t in files.items()], embedder, CHUNKING)
+    return load_index(root, embedder.identity, CHUNKING)

@@ -13,6 +13,7 @@ import pytest
 
 from eval.harness import RunOptions, run_gold
 from eval.targets import in_process_target
+from service.build import build_app
 from service.cli import run
 from service.settings import Settings
 from tests.conftest import REPO
@@ -37,7 +38,7 @@ def hybrid_run(
     root = tmp_path_factory.mktemp("eval-index")
     assert run(["ingest", *map(str, corpus_files), "--index", str(root)]) == 0
     settings = Settings(index_dir=root)
-    with in_process_target(settings) as target:
+    with in_process_target(build_app(settings)) as target:
         return run_gold(GOLD, target, root.parent / "run", None, RunOptions(progress=False))
 
 

@@ -121,8 +121,10 @@ def _run(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "abstention": {
                 "abstain_rate_unanswerable": 1.0,
                 "false_abstain_rate": 0.0,
-                "unanswerable": 2,
-                "answerable": 10,
+                "n_answerable": 10,
+                "n_unanswerable": 2,
+                "n_abstained_answerable": 0,
+                "n_abstained_unanswerable": 2,
             },
             "latency": {s: _latency(rows, s) for s in ("retrieval", "answering", "total")},
         },

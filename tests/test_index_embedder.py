@@ -15,13 +15,13 @@ from index.model_files import (
     embedding_dimension,
     verify_weights,
 )
-from service.model import make_embedder, model_dir
+from service.build import build_embedder, model_dir
 from service.settings import Settings
 
 
 @pytest.fixture(scope="module")
 def embedder():  # type: ignore[no-untyped-def]
-    return make_embedder(Settings())
+    return build_embedder(Settings())
 
 
 def test_bundled_weights_match_the_pinned_sha256() -> None:
@@ -62,7 +62,7 @@ def test_vectors_are_normalised_float32_and_meaningful(embedder) -> None:  # typ
 
 
 def test_the_identity_needs_no_model_load_and_matches_the_loaded_model() -> None:
-    fresh = make_embedder(Settings())
+    fresh = build_embedder(Settings())
     from_files = fresh.identity
     assert not fresh.loaded and fresh.load_seconds is None
     assert fresh.load() is fresh and fresh.loaded
@@ -146,7 +146,7 @@ def test_a_model_that_contradicts_its_files_refuses_to_embed(
 ) -> None:
     # Indexes are checked against the files' dimension, so the model must confirm it on load.
     monkeypatch.setattr("index.embedder.embedding_dimension", lambda _: 100)
-    embedder = make_embedder(Settings())
+    embedder = build_embedder(Settings())
     assert embedder.identity.dimension == 100
     with pytest.raises(ModelError, match=r"384-dimensional vectors.*say 100"):
         embedder.embed(["a question"])

@@ -7,7 +7,9 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,7 +76,7 @@ def _results(root: Path, embedder: FakeEmbedder) -> list[list[tuple[str, int, st
 def test_a_new_index_has_a_manifest_recording_what_built_it(tmp_path: Path) -> None:
     embedder = FakeEmbedder()
     update_index(tmp_path, [_doc("energy.txt"), _doc("border.txt")], embedder, CHUNKING)
-    manifest = json.loads((current_version(tmp_path) / MANIFEST).read_text())
+    manifest = json.loads((require_index(tmp_path) / MANIFEST).read_text())
     assert manifest["schema_version"] == 1
     assert manifest["embedder"]["weights_sha256"] == "f" * 64
     assert manifest["embedder"]["dimension"] == 64
@@ -98,12 +100,69 @@ def test_loading_refuses_another_model_or_chunking(tmp_path: Path) -> None:
 
 def test_loading_refuses_another_schema_version(tmp_path: Path) -> None:
     update_index(tmp_path, [_doc("energy.txt")], FakeEmbedder(), CHUNKING)
-    manifest_path = current_version(tmp_path) / MANIFEST
+    manifest_path = require_index(tmp_path) / MANIFEST
     data = json.loads(manifest_path.read_text())
     data["schema_version"] = 99
     manifest_path.write_text(json.dumps(data))
     with pytest.raises(StoreError, match="schema version 99"):
         load_index(tmp_path, FakeEmbedder().identity)
+
+
+def test_the_manifest_keeps_the_format_earlier_versions_wrote(tmp_path: Path) -> None:
+    update_index(tmp_path, [_doc("energy.txt")], FakeEmbedder(), CHUNKING)
+    path = require_index(tmp_path) / MANIFEST
+    text = path.read_text(encoding="utf-8")
+    # What the dataclass manifest wrote, byte for byte: json.dumps of it, indent 2, unescaped.
+    assert text == json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    data = json.loads(text)
+    del data["libraries"]  # the first versions did not record them
+    path.write_text(json.dumps(data), encoding="utf-8")
+    index = load_index(tmp_path, FakeEmbedder().identity, CHUNKING)
+    try:
+        assert index.manifest.libraries == {}
+        assert index.manifest.chunking == CHUNKING
+        assert index.manifest.documents[0].file_name == "energy.txt"
+    finally:
+        index.close()
+
+
+def _without_dimension(data: dict[str, Any]) -> None:
+    del data["embedder"]["dimension"]
+
+
+def _with_words_for_count(data: dict[str, Any]) -> None:
+    data["chunk_count"] = "many"
+
+
+def _without_title(data: dict[str, Any]) -> None:
+    del data["documents"][0]["title"]
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (_without_dimension, "embedder.dimension: Field required"),
+        (_with_words_for_count, "chunk_count: Input should be a valid integer"),
+        (_without_title, "documents.0.title: Field required"),
+        (None, "Invalid JSON"),
+    ],
+)
+def test_a_damaged_manifest_says_which_field_and_to_rebuild(
+    tmp_path: Path, damage: Callable[[dict[str, Any]], None] | None, problem: str
+) -> None:
+    update_index(tmp_path, [_doc("energy.txt")], FakeEmbedder(), CHUNKING)
+    path = require_index(tmp_path) / MANIFEST
+    if damage is None:
+        path.write_text(path.read_text()[:40])
+    else:
+        data = json.loads(path.read_text())
+        damage(data)
+        path.write_text(json.dumps(data))
+    with pytest.raises(StoreError, match=r"manifest in .* is unreadable \(") as raised:
+        load_index(tmp_path, FakeEmbedder().identity)
+    message = str(raised.value)
+    assert problem in message and message.endswith("; rebuild the index")
+    assert "\n" not in message and "errors.pydantic.dev" not in message
 
 
 def test_unchanged_files_are_not_embedded_again(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from ingest.loaders import load_bytes
 from ingest.models import Chunk, Document, FileStatus
 from ingest.pipeline import IngestResult, ingest_files
 from ingest.sentences import sentence_spans
-from service.app import create_app
+from service.build import build_app
 from service.settings import Settings
 from tests.conftest import WhitespaceTokenizer
 from tests.fakes import FakeEmbedder
@@ -90,7 +90,7 @@ def _ingest(root: Path, paths: Sequence[Path]) -> tuple[IngestResult, UpdateResu
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     """The HTTP app over `tmp_path / "index"`, its lifespan run."""
-    app = create_app(Settings(index_dir=tmp_path / "index"), embedder=FakeEmbedder())
+    app = build_app(Settings(index_dir=tmp_path / "index"), embedder=FakeEmbedder())
     with TestClient(app) as live:
         yield live
 

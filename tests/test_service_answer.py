@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterator
 
@@ -16,8 +15,10 @@ from index.update import update_index
 from ingest.chunking import ChunkingConfig, chunk_document
 from ingest.loaders import load_document
 from ingest.models import Page
-from service.answer import ABSTAIN_MESSAGE, Answer, AnswerConfig, ExtractiveAnswerer
-from service.model import make_embedder
+from service.abstain import ABSTAIN_MESSAGE
+from service.answering import Answer
+from service.build import build_embedder
+from service.extractive import AnswerConfig, ExtractiveAnswerer
 from service.settings import Settings
 from tests.conftest import SAMPLES, WhitespaceTokenizer
 
@@ -25,7 +26,7 @@ CONFIG = ChunkingConfig(size=120, overlap=20, max_tokens=200)
 CHUNKING = ChunkingParameters(CONFIG.size, CONFIG.overlap, CONFIG.max_tokens)
 # fp32 on every CPU: the tests below assert exact quotes, and bf16 (where the CPU has it) moves
 # cosines by up to 1e-3; that the answers survive it is tested on its own, further down.
-EMBEDDER = make_embedder(Settings(embed_bf16=False))
+EMBEDDER = build_embedder(Settings(embed_bf16=False))
 DEFAULT = AnswerConfig()
 
 COORDINATOR = "Who is responsible for coordinating the implementation of the strategy?"
@@ -53,7 +54,8 @@ def _ask(
     index: Index, question: str, config: AnswerConfig = DEFAULT, embedder: Embedder = EMBEDDER
 ) -> Answer:
     result = Retriever(index, embedder).search(question, k=6)
-    return ExtractiveAnswerer(index, embedder, config).answer(question, result)
+    answerer = ExtractiveAnswerer(index, embedder, config)
+    return answerer.answer(question, result.hits, query_vector=result.query_vector)
 
 
 def _quoted(answer: Answer) -> tuple[bool, str, list[tuple[str, int, str]]]:
@@ -129,7 +131,7 @@ def test_other_questions_never_quote_footnotes(index: Index) -> None:
 def bf16_embedder() -> Embedder:
     if not cpu_has_bf16():
         pytest.skip("this CPU has no native bf16 (avx512_bf16 or amx_bf16) to compare with")
-    return make_embedder(Settings(embed_bf16=True))
+    return build_embedder(Settings(embed_bf16=True))
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
@@ -155,15 +157,15 @@ def test_nudging_the_query_vector_toward_any_sentence_leaves_the_answer_alone(
     result = Retriever(index, EMBEDDER).search(question, k=6)
     assert result.query_vector is not None
     answerer = ExtractiveAnswerer(index, EMBEDDER, DEFAULT)
-    expected = _quoted(answerer.answer(question, result))
+    expected = _quoted(answerer.answer(question, result.hits, query_vector=result.query_vector))
     vectors = index.sentence_vectors()
     rows = [s.row for s in index.records.sentences_of([hit.row for hit in result.hits])]
     assert rows
     for row in rows:
         for amount in (5e-4, -5e-4):
             query = _nudged(result.query_vector, np.asarray(vectors[row]), amount)
-            nudged = dataclasses.replace(result, query_vector=query)
-            assert _quoted(answerer.answer(question, nudged)) == expected, (row, amount)
+            nudged = answerer.answer(question, result.hits, query_vector=query)
+            assert _quoted(nudged) == expected, (row, amount)
 
 
 @pytest.mark.parametrize(

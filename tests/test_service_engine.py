@@ -15,13 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from index.retrieve import Hit
 from index.store import CURRENT, ChunkingParameters, StoreError, current_version
 from index.update import update_index
 from ingest.chunking import ChunkingConfig, chunk_document
 from ingest.loaders import load_bytes
 from ingest.models import Chunk, Document
-from service.answer import AnswerConfig
-from service.engine import Engine, NoIndexError, Snapshot, open_snapshot
+from service.answering import Answer
+from service.engine import DEFAULT_COLLECTION, Engine, NoIndexError, Snapshot, open_snapshot
+from service.extractive import extractive
 from tests.conftest import WhitespaceTokenizer
 from tests.fakes import FakeEmbedder
 
@@ -66,7 +68,7 @@ class GatedLoader:
             assert self.release.wait(WAIT_SECONDS), "the test never released the load"
             if self.fail_with is not None:
                 raise self.fail_with
-        return open_snapshot(version, self._embedder, AnswerConfig())
+        return open_snapshot(version, self._embedder, extractive())
 
 
 @pytest.fixture
@@ -87,7 +89,7 @@ def loader(embedder: FakeEmbedder) -> GatedLoader:
 
 @pytest.fixture
 def engine(root: Path, embedder: FakeEmbedder, loader: GatedLoader) -> Iterator[Engine]:
-    engine = Engine(root, embedder, AnswerConfig(), load=loader)
+    engine = Engine(root, embedder, extractive(), load=loader)
     yield engine
     loader.release.set()  # a failing test must not leave a loader thread waiting
     assert engine.wait_for_swap(WAIT_SECONDS)
@@ -106,6 +108,16 @@ def test_the_first_load_happens_on_the_request(
     assert loader.calls == [_version(root)]
     assert engine.loading is None
     assert engine.ask("gas storage before winter").index_version == _version(root).name
+
+
+def test_results_are_domain_objects_of_the_engines_collection(engine: Engine, root: Path) -> None:
+    asked = engine.ask("gas storage before winter", k=2)
+    assert isinstance(asked.answer, Answer)
+    assert asked.collection == engine.collection == DEFAULT_COLLECTION
+    assert {"answer_ms", "total_ms"} <= set(asked.timings_ms)
+    found = engine.search("gas storage before winter", k=2)
+    assert found.hits and all(isinstance(hit, Hit) for hit in found.hits)
+    assert (found.collection, found.index_version) == (DEFAULT_COLLECTION, _version(root).name)
 
 
 def test_the_old_version_answers_while_the_new_one_loads(
@@ -222,7 +234,7 @@ def _ingest_border_again(root: Path, embedder: FakeEmbedder) -> Path:
 def test_a_half_deleted_version_keeps_the_old_one_with_the_real_loader(
     root: Path, embedder: FakeEmbedder
 ) -> None:
-    engine = Engine(root, embedder, AnswerConfig())
+    engine = Engine(root, embedder, extractive())
     old = engine.snapshot().index.directory
     broken = _ingest_border(root, embedder)
     (broken / "manifest.json").unlink()
@@ -237,7 +249,7 @@ def test_a_half_deleted_version_keeps_the_old_one_with_the_real_loader(
 
 
 def test_a_failed_first_load_raises(root: Path, embedder: FakeEmbedder) -> None:
-    engine = Engine(root, FakeEmbedder(weights_sha256="0" * 64), AnswerConfig())
+    engine = Engine(root, FakeEmbedder(weights_sha256="0" * 64), extractive())
     with pytest.raises(StoreError, match="built with the model"):
         engine.snapshot()
     assert engine.loading is None
@@ -245,7 +257,7 @@ def test_a_failed_first_load_raises(root: Path, embedder: FakeEmbedder) -> None:
 
 def test_no_index_raises(tmp_path: Path, embedder: FakeEmbedder) -> None:
     with pytest.raises(NoIndexError):
-        Engine(tmp_path, embedder, AnswerConfig()).snapshot()
+        Engine(tmp_path, embedder, extractive()).snapshot()
 
 
 def test_the_old_snapshot_is_freed_when_its_last_request_lets_go(

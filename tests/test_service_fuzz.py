@@ -24,7 +24,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from service import subprocess_server
-from service.app import create_app
+from service.build import build_app
 from service.settings import Settings
 from tests.conftest import REPO, SAMPLES
 from tests.fakes import FakeEmbedder
@@ -71,7 +71,7 @@ def http(base_url: str) -> Iterator[httpx.Client]:
 
 def _published_spec() -> dict[str, Any]:
     # Builds the description from the routes alone; no model loads and no index is opened.
-    spec: dict[str, Any] = create_app(
+    spec: dict[str, Any] = build_app(
         Settings(index_dir=Path("unused")), embedder=FakeEmbedder()
     ).openapi()
     return spec

@@ -53,7 +53,19 @@ EXTRA_NOTE = (
     "Its breakwater is four kilometres long and shelters the ferry berths from winter storms.\n"
 )
 HIT_FIELDS = {"chunk_id", "doc", "page_start", "page_end", "heading", "text", "score"}
-CITATION_FIELDS = {"n", "doc", "title", "page", "page_label", "quote", "chunk_id", "score"}
+CITATION_FIELDS = {
+    "n",
+    "doc_id",
+    "doc",
+    "title",
+    "page",
+    "page_label",
+    "quote",
+    "quote_start",
+    "quote_end",
+    "chunk_id",
+    "score",
+}
 
 
 # -- running the server --------------------------------------------------------------------------
@@ -146,18 +158,21 @@ def test_every_quote_is_on_its_page_and_every_marker_in_the_answer(
         body = ask(client, question)
         for citation in body["citations"]:
             assert f"[{citation['n']}]" in body["answer"], body["answer"]
-            response = client.get(f"/v1/documents/{ids[citation['doc']]}/pages/{citation['page']}")
+            assert citation["doc_id"] == ids[citation["doc"]]
+            response = client.get(f"/v1/documents/{citation['doc_id']}/pages/{citation['page']}")
             assert response.status_code == 200, response.text
             page = response.json()
             assert page["number"] == citation["page"] and page["doc"] == citation["doc"]
-            assert citation["quote"] in page["text"], (citation, page["text"])
+            start, end = citation["quote_start"], citation["quote_end"]
+            assert page["text"][start:end] == citation["quote"], (citation, page["text"])
             checked += 1
         assert [c["n"] for c in body["citations"]] == list(range(1, len(body["citations"]) + 1))
     assert checked >= 6
 
 
-def test_ask_reports_the_index_version_and_timings(client: httpx.Client) -> None:
+def test_ask_reports_the_collection_index_version_and_timings(client: httpx.Client) -> None:
     body = ask(client, PAGE_QUESTIONS[0][0], k=3)
+    assert body["collection"] == "default"
     assert body["index_version"] == client.get("/readyz").json()["index_version"]
     assert body["timings_ms"]["total_ms"] > 0
     assert len(body["passages"]) <= 3
@@ -172,7 +187,9 @@ def test_search_returns_documented_hits_best_first(client: httpx.Client) -> None
             "/v1/search", json={"question": "Total Defense concept", "k": 7, "mode": mode}
         )
         assert response.status_code == 200, response.text
-        hits = response.json()["hits"]
+        body = response.json()
+        assert body["collection"] == "default" and body["index_version"].startswith("v-")
+        hits = body["hits"]
         assert 0 < len(hits) <= 7
         assert all(set(hit) == HIT_FIELDS for hit in hits)
         assert all(hit["page_start"] <= hit["page_end"] for hit in hits)

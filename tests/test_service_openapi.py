@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
+from service.build import build_app
 from service.schemas import MAX_DOC_NAME_CHARS, MAX_DOCS, MAX_QUESTION_CHARS, NOT_BLANK
 from service.settings import Settings
 from tests.fakes import FakeEmbedder
@@ -29,7 +29,7 @@ ROUTES = {
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("openapi")
-    app = create_app(Settings(index_dir=root), embedder=FakeEmbedder())
+    app = build_app(Settings(index_dir=root), embedder=FakeEmbedder())
     with TestClient(app) as client:
         assert client.get("/docs").status_code == 200
         published: dict[str, Any] = client.get("/openapi.json").json()

@@ -21,7 +21,7 @@ from index.store import ChunkingParameters
 from index.update import update_index
 from ingest.chunking import ChunkingConfig, chunk_document
 from ingest.loaders import load_bytes
-from service.app import create_app
+from service.build import build_app
 from service.schemas import NOT_BLANK
 from service.settings import Settings
 from tests.conftest import WhitespaceTokenizer
@@ -49,7 +49,7 @@ def index_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _client(root: Path, **settings: Any) -> TestClient:
-    app = create_app(Settings(index_dir=root, **settings), embedder=FakeEmbedder())
+    app = build_app(Settings(index_dir=root, **settings), embedder=FakeEmbedder())
     return TestClient(app, raise_server_exceptions=False)
 
 

@@ -3,39 +3,35 @@
 The answerer scores every sentence of the retrieved passages by its embedding similarity to the
 question (sentence vectors are computed at ingest, so this costs one matrix product), by how
 many of the question's content words it contains, and by the rank of its passage; it picks a
-few with maximal marginal relevance so the answer does not repeat itself. Before an answer
-leaves, each quote is checked against the stored text of the page it cites, and a sentence
-whose quote does not match is dropped. Cosines are rounded before they are combined, so that
-which sentence wins does not depend on whether the CPU computed them in bf16 or fp32.
+few with maximal marginal relevance so the answer does not repeat itself. Each quote goes
+through `service.citations`, and a sentence whose quote is not on its page is dropped. Cosines
+are rounded before they are combined, so that which sentence wins does not depend on whether
+the CPU computed them in bf16 or fp32.
 
-A single similarity threshold cannot tell unanswerable questions apart (FINDINGS.md), so the
-answerer abstains on any of three independent signals: no sentence is close enough to the
-question; no single passage holds enough of the question's content words, weighted by how rare
-they are (a name the corpus never mentions weighs most); or the question asks for a number or a
-date and no close sentence contains one. The thresholds are calibrated on the gold set
-(`bench/calibrate_abstention.py`). When the question is not in English, which the bundled model
-does not read, the abstention says so.
+It abstains (`service.abstain`) when no sentence is close enough to the question, when no
+passage covers enough of its content words, when the question names something no document
+mentions, or, since only sentences with a number or a date are candidates for a question that
+asks for one, when no close sentence contains one.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
 
 import numpy as np
 
 from index.embedder import Embedder, Vectors
 from index.records import SentenceSpan
-from index.retrieve import Hit, SearchResult
+from index.retrieve import Hit
 from index.store import Index
-from service.language import english_only_note, foreign_language
+from ingest.models import Chunk
+from service import abstain
+from service.answering import Answer, AnswererFactory, Citation
+from service.citations import Numbering, cite
+from service.terms import content_terms, term_weights
 
-_NO_ANSWER = "The documents do not answer this question."
-_PASSAGES_BELOW = "The closest passages are listed below."
-ABSTAIN_MESSAGE = f"{_NO_ANSWER} {_PASSAGES_BELOW}"
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 _ASKS_NUMBER = re.compile(
     r"\bhow (?:many|much|large|big|long)\b|\bwhat (?:percentage|share|proportion|number|amount)\b",
     re.IGNORECASE,
@@ -61,18 +57,6 @@ _ASKS_SOURCE = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_END = (".", "!", "?", '"', "”", "’", ")")
-# Words that carry no topic: they appear in questions about anything.
-_QUESTION_WORDS = frozenset(
-    """a an the and or but of to in on at by for from
-    with about as into over under between is are was were be been being
-    do does did doing has have had having will would shall should can could
-    may might must what which who whom whose when where why how whether if
-    than then this that these those there here it its they them their he
-    she his her we our you your i me my not no nor so
-    such any all some each every more most other own same very just also
-    report reports paper document documents strategy say says said according
-    mention mentions describe describes tell tells explain explains give list name""".split()  # noqa: SIM905
-)
 
 
 @dataclass(frozen=True)
@@ -104,33 +88,6 @@ class AnswerConfig:
 
 
 @dataclass(frozen=True)
-class Citation:
-    doc: str
-    doc_id: str
-    title: str
-    page: int
-    page_label: str | None
-    quote: str
-    chunk_id: str
-    score: float
-
-
-@dataclass(frozen=True)
-class Answer:
-    text: str
-    abstained: bool
-    citations: list[Citation]
-    passages: list[Hit]
-    signals: dict[str, float] = field(default_factory=dict)
-    """What the abstention decision rested on: best similarity, content-word coverage, and
-    whether a close sentence has the number or date the question asks for (1 or 0)."""
-
-
-class Answerer(Protocol):
-    def answer(self, question: str, result: SearchResult) -> Answer: ...
-
-
-@dataclass(frozen=True)
 class _Candidate:
     span: SentenceSpan
     hit: Hit
@@ -142,6 +99,11 @@ class _Candidate:
     """From the rounded similarity, so that it does not depend on the CPU's arithmetic."""
 
 
+def extractive(config: AnswerConfig | None = None) -> AnswererFactory:
+    """The factory an engine calls for each index version it loads."""
+    return lambda index, embedder: ExtractiveAnswerer(index, embedder, config)
+
+
 class ExtractiveAnswerer:
     def __init__(self, index: Index, embedder: Embedder, config: AnswerConfig | None = None):
         self._index = index
@@ -149,15 +111,17 @@ class ExtractiveAnswerer:
         self._config = config or AnswerConfig()
         self._sentence_vectors = index.sentence_vectors()
 
-    def answer(self, question: str, result: SearchResult) -> Answer:
-        hits = result.hits
-        weights = self._term_weights(question)
+    def answer(
+        self, question: str, passages: Sequence[Hit], *, query_vector: Vectors | None = None
+    ) -> Answer:
+        hits = list(passages)
+        config = self._config
+        lexical = self._index.lexical
+        weights = term_weights(question, lexical)
         if not hits:
             signals = {"similarity": 0.0, "coverage": 0.0}
-            return Answer(self._abstention(question), True, [], [], signals)
-        query = result.query_vector
-        if query is None:
-            query = self._embedder.embed([question])
+            return abstain.abstention(question, [], signals, config.english_only)
+        query = query_vector if query_vector is not None else self._embedder.embed([question])
         sources = _ASKS_SOURCE.search(question) is not None
         candidates = self._candidates(hits, query[0], set(weights), sources)
         if not sources:
@@ -167,8 +131,8 @@ class ExtractiveAnswerer:
             candidates = [c for c in candidates if typed.search(c.text)]
         best = max((c.similarity for c in candidates), default=0.0)
         top = max((c.score for c in candidates), default=0.0)
-        coverage = self._coverage(weights, hits[: self._config.coverage_passages])
-        unknown = self._unknown_names(question)
+        coverage = abstain.coverage(weights, hits[: config.coverage_passages], lexical)
+        unknown = abstain.unknown_names(question, lexical)
         signals = {
             "similarity": round(best, 4),
             "score": round(top, 4),
@@ -176,40 +140,18 @@ class ExtractiveAnswerer:
             "typed": float(typed is not None),
             "unknown_names": float(len(unknown)),
         }
-        if unknown or best < self._config.min_similarity or coverage < self._config.min_coverage:
-            return Answer(self._abstention(question), True, [], hits, signals)
+        if abstain.should_abstain(
+            similarity=best,
+            coverage=coverage,
+            unknown_names=len(unknown),
+            min_similarity=config.min_similarity,
+            min_coverage=config.min_coverage,
+        ):
+            return abstain.abstention(question, hits, signals, config.english_only)
         sentences, citations = self._cite(self._choose(candidates))
         if not citations:
-            return Answer(self._abstention(question), True, [], hits, signals)
+            return abstain.abstention(question, hits, signals, config.english_only)
         return Answer(" ".join(sentences), False, citations, hits, signals)
-
-    def _abstention(self, question: str) -> str:
-        """Only an abstention looks at the question's language: an answer found in another
-        language is still an answer."""
-        language = foreign_language(question) if self._config.english_only else None
-        if language is None:
-            return ABSTAIN_MESSAGE
-        return f"{_NO_ANSWER} {english_only_note(language)} {_PASSAGES_BELOW}"
-
-    def _terms(self, text: str) -> set[str]:
-        kept = [w for w in _WORD.findall(text) if w.lower() not in _QUESTION_WORDS]
-        return set(self._index.lexical.analyze(" ".join(kept)))
-
-    def _unknown_names(self, question: str) -> list[str]:
-        """Names in the question (capitalised words past its first) that no document uses:
-        documents that never mention Hungary cannot say what Hungary does."""
-        words = _WORD.findall(question)[1:]
-        names = [w for w in words if w[:1].isupper() and w.lower() not in _QUESTION_WORDS]
-        lexical = self._index.lexical
-        return [
-            name
-            for name in names
-            if all(lexical.document_frequency(stem) == 0 for stem in lexical.analyze(name))
-            and lexical.analyze(name)
-        ]
-
-    def _term_weights(self, question: str) -> dict[str, float]:
-        return {term: self._index.lexical.idf(term) for term in self._terms(question)}
 
     def _candidates(
         self, hits: Sequence[Hit], query: Vectors, terms: set[str], sources: bool
@@ -255,7 +197,8 @@ class ExtractiveAnswerer:
         terms: set[str],
     ) -> _Candidate:
         config = self._config
-        overlap = len(terms & self._terms(text)) / len(terms) if terms else 0.0
+        present = content_terms(text, self._index.lexical)
+        overlap = len(terms & present) / len(terms) if terms else 0.0
         prior = 1.0 - rank / passages
         score = (
             config.similarity_weight * self._steps(similarity) * config.similarity_step
@@ -266,17 +209,6 @@ class ExtractiveAnswerer:
 
     def _steps(self, cosine: float) -> int:
         return round(cosine / self._config.similarity_step)
-
-    def _coverage(self, weights: dict[str, float], hits: Sequence[Hit]) -> float:
-        """The largest IDF-weighted share of the question's terms that one passage holds."""
-        total = sum(weights.values())
-        if total <= 0:
-            return 0.0
-        shares = []
-        for hit in hits:
-            present = self._terms(f"{hit.heading}\n{hit.chunk.text}")
-            shares.append(sum(w for term, w in weights.items() if term in present) / total)
-        return max(shares)
 
     def _choose(self, candidates: list[_Candidate]) -> list[_Candidate]:
         # Equal scores are common once cosines are rounded; the earlier sentence row goes first.
@@ -299,42 +231,27 @@ class ExtractiveAnswerer:
 
     def _cite(self, chosen: list[_Candidate]) -> tuple[list[str], list[Citation]]:
         sentences: list[str] = []
-        citations: list[Citation] = []
+        numbering = Numbering()
         for candidate in chosen:
-            citation = self._verified_citation(candidate)
-            if citation is None:
-                continue
-            position = next(
-                (
-                    n
-                    for n, c in enumerate(citations, 1)
-                    if (c.doc_id, c.page, c.quote)
-                    == (citation.doc_id, citation.page, citation.quote)
-                ),
-                None,
+            chunk = candidate.hit.chunk
+            page = chunk.page_at(candidate.span.start)
+            citation = cite(
+                self._index.records,
+                candidate.hit,
+                page,
+                candidate.text,
+                round(candidate.score, 4),
+                near=_offset_on_page(candidate.span.start, page - chunk.page_start, chunk),
             )
-            if position is None:
-                citations.append(citation)
-                position = len(citations)
-            sentences.append(f"{candidate.text} [{position}]")
-        return sentences, citations
+            if citation is not None:
+                sentences.append(f"{candidate.text} [{numbering.number(citation)}]")
+        return sentences, numbering.citations
 
-    def _verified_citation(self, candidate: _Candidate) -> Citation | None:
-        chunk = candidate.hit.chunk
-        page_number = chunk.page_at(candidate.span.start)
-        page = self._index.records.page(chunk.doc_id, page_number)
-        if page is None or candidate.text not in page.text:
-            return None  # never cite a page that does not hold the quote
-        return Citation(
-            doc=candidate.hit.file_name,
-            doc_id=chunk.doc_id,
-            title=candidate.hit.title,
-            page=page_number,
-            page_label=page.label,
-            quote=candidate.text,
-            chunk_id=chunk.chunk_id,
-            score=round(candidate.score, 4),
-        )
+
+def _offset_on_page(start: int, pages_in: int, chunk: Chunk) -> int | None:
+    """Where a sentence starting at `start` in the chunk stands on its page, when the chunk
+    says: it records where later pages begin, not where on its first page it starts."""
+    return start - chunk.page_breaks[pages_in - 1] if pages_in > 0 else None
 
 
 def _answer_type(question: str) -> re.Pattern[str] | None:

@@ -1,0 +1,66 @@
+"""Files into an index: parse and chunk every file, then embed and write what changed.
+
+One object for the wiring that `chancery ingest` and the benchmarks share, built from settings
+by `service.build`; the steps stay separate so a benchmark can time them apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.embedder import Embedder
+from index.store import ChunkingParameters
+from index.update import Progress, UpdateResult, update_index
+from ingest.chunking import ChunkingConfig, Tokenizer, chunk_document
+from ingest.models import Chunk, Document, FileReport
+from ingest.pipeline import IngestResult, ingest_files
+
+
+@dataclass(frozen=True)
+class Chunking:
+    """How documents are cut: the model's tokenizer and the sizes, in its tokens."""
+
+    tokenizer: Tokenizer
+    config: ChunkingConfig
+
+    @property
+    def parameters(self) -> ChunkingParameters:
+        """What the index records about the chunking, and refuses to mix."""
+        return ChunkingParameters(self.config.size, self.config.overlap, self.config.max_tokens)
+
+    def chunk(self, document: Document) -> list[Chunk]:
+        return chunk_document(document, self.tokenizer, self.config)
+
+
+@dataclass(frozen=True)
+class Ingester:
+    chunking: Chunking
+    embedder: Embedder
+    """Loads its model on first embed, so that an ingest with nothing new never waits for it."""
+    max_file_bytes: int
+
+    def parse(
+        self, paths: Iterable[Path], on_file: Callable[[FileReport], None] | None = None
+    ) -> IngestResult:
+        """Load and chunk every file; a bad one is reported and never stops the rest."""
+        return ingest_files(paths, self.chunking.chunk, self.max_file_bytes, on_file=on_file)
+
+    def update(
+        self,
+        root: Path,
+        documents: Sequence[tuple[Document, Sequence[Chunk]]],
+        *,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+    ) -> UpdateResult:
+        """Embed the new or changed documents and write a new index version in `root`."""
+        return update_index(
+            root,
+            documents,
+            self.embedder,
+            self.chunking.parameters,
+            rebuild=rebuild,
+            progress=progress,
+        )

@@ -1,0 +1,121 @@
+"""Domain results as the response models of the HTTP API (and of the CLI's `--json`)."""
+
+from __future__ import annotations
+
+from index.records import DocumentInfo
+from index.retrieve import Hit
+from index.store import Index
+from ingest.models import Document, Heading, Page
+from service.answering import Citation
+from service.engine import AskResult, SearchHits
+from service.schemas import (
+    AskResponse,
+    CitationOut,
+    DocumentDetail,
+    DocumentOut,
+    DocumentsResponse,
+    HeadingOut,
+    HitOut,
+    IndexResponse,
+    PageOut,
+    PageSummary,
+    SearchResponse,
+)
+
+
+def hit_out(hit: Hit) -> HitOut:
+    return HitOut(
+        chunk_id=hit.chunk.chunk_id,
+        doc=hit.file_name,
+        page_start=hit.chunk.page_start,
+        page_end=hit.chunk.page_end,
+        heading=hit.heading,
+        text=hit.chunk.text,
+        score=round(hit.score, 6),
+    )
+
+
+def citation_out(n: int, citation: Citation) -> CitationOut:
+    return CitationOut(
+        n=n,
+        doc_id=citation.doc_id,
+        doc=citation.doc,
+        title=citation.title,
+        page=citation.page,
+        page_label=citation.page_label,
+        quote=citation.quote,
+        quote_start=citation.quote_start,
+        quote_end=citation.quote_end,
+        chunk_id=citation.chunk_id,
+        score=citation.score,
+    )
+
+
+def ask_response(result: AskResult) -> AskResponse:
+    answer = result.answer
+    return AskResponse(
+        answer=answer.text,
+        abstained=answer.abstained,
+        citations=[citation_out(n, c) for n, c in enumerate(answer.citations, start=1)],
+        passages=[hit_out(hit) for hit in answer.passages],
+        collection=result.collection,
+        index_version=result.index_version,
+        timings_ms=result.timings_ms,
+    )
+
+
+def search_response(result: SearchHits) -> SearchResponse:
+    return SearchResponse(
+        hits=[hit_out(hit) for hit in result.hits],
+        collection=result.collection,
+        index_version=result.index_version,
+    )
+
+
+def documents_response(index: Index) -> DocumentsResponse:
+    return DocumentsResponse(
+        documents=[_document_out(d) for d in index.documents()], index_version=index.version
+    )
+
+
+def _document_out(info: DocumentInfo) -> DocumentOut:
+    return DocumentOut(
+        doc_id=info.doc_id,
+        file_name=info.file_name,
+        title=info.title,
+        sha256=info.sha256,
+        pages=info.page_count,
+    )
+
+
+def document_detail(document: Document) -> DocumentDetail:
+    return DocumentDetail(
+        doc_id=document.doc_id,
+        file_name=document.file_name,
+        title=document.title,
+        sha256=document.sha256,
+        pages=len(document.pages),
+        page_list=[
+            PageSummary(number=p.number, label=p.label, headings=_headings(p.headings))
+            for p in document.pages
+        ],
+    )
+
+
+def page_out(info: DocumentInfo, page: Page) -> PageOut:
+    return PageOut(
+        doc_id=info.doc_id,
+        doc=info.file_name,
+        number=page.number,
+        label=page.label,
+        text=page.text,
+        headings=_headings(page.headings),
+    )
+
+
+def index_response(index: Index) -> IndexResponse:
+    return IndexResponse.model_validate({"version": index.version, **index.manifest.model_dump()})
+
+
+def _headings(headings: tuple[Heading, ...]) -> list[HeadingOut]:
+    return [HeadingOut(text=h.text, level=h.level) for h in headings]

@@ -1,0 +1,109 @@
+"""BM25: Snowball stems and English stop words, saved and loaded without pickle."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.lexical import LexicalIndex
+
+TEXTS = (
+    "The regulator checks gas storage every month.",
+    "Сербия покупает оружие у России.",
+    "The council checked the minutes of the meeting.",
+    "Gas, gas and more gas: storage of gas for the winter.",
+    "塞尔维亚从俄罗斯购买武器。",
+    # Nothing left after analysis: bm25s files these under a blank token, which is also what
+    # a word it never saw becomes, so an unknown word must not find them.
+    "It is what it is.",
+    "!!! ???",
+)
+QUERIES = ("gas storage", "checking", "оружие", "council meetings", "winter gas")
+
+
+@pytest.fixture(scope="module")
+def lexical() -> LexicalIndex:
+    return LexicalIndex.build(TEXTS)
+
+
+def test_search_results_survive_saving_and_loading(lexical: LexicalIndex, tmp_path: Path) -> None:
+    lexical.save(tmp_path / "bm25")
+    loaded = LexicalIndex.load(tmp_path / "bm25")
+
+    assert loaded.size == lexical.size == len(TEXTS)
+    for query in QUERIES:
+        assert loaded.search(query, k=10) == lexical.search(query, k=10), query
+        assert lexical.search(query, k=10), query
+    for stem in ("gas", "check", "council", "zeppelin"):
+        assert loaded.document_frequency(stem) == lexical.document_frequency(stem)
+        assert loaded.idf(stem) == lexical.idf(stem)
+
+
+def test_nothing_is_saved_as_pickle(lexical: LexicalIndex, tmp_path: Path) -> None:
+    lexical.save(tmp_path)
+    files = sorted(tmp_path.iterdir())
+    assert files
+    for path in files:
+        if path.suffix == ".npy":
+            np.load(path, allow_pickle=False)  # raises on an object array
+        else:
+            json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_inflections_of_a_word_match_each_other(lexical: LexicalIndex) -> None:
+    assert lexical.analyze("Checking the CHECKS, checked!") == ["check", "check", "check"]
+    found = {row for row, _ in lexical.search("checking", k=10)}
+    assert found == {0, 2}  # "checks" and "checked"
+    assert {row for row, _ in lexical.search("meetings", k=10)} == {2}
+
+
+def test_stop_words_and_unknown_words_find_nothing(lexical: LexicalIndex) -> None:
+    assert lexical.analyze("the of and for") == []
+    assert lexical.search("the of and for", k=10) == []
+    assert lexical.search("zeppelin quokka", k=10) == []
+    assert lexical.search("", k=10) == []
+
+
+def test_words_in_other_scripts_are_searchable(lexical: LexicalIndex) -> None:
+    assert [row for row, _ in lexical.search("оружие", k=10)] == [1]
+    # Chinese has no spaces, so a whole run of it is one word; searching for it must not fail.
+    assert [row for row, _ in lexical.search("塞尔维亚从俄罗斯购买武器", k=10)] == [4]
+
+
+def test_hits_are_best_first_with_positive_scores(lexical: LexicalIndex) -> None:
+    hits = lexical.search("gas storage", k=10)
+    scores = [score for _, score in hits]
+    assert [row for row, _ in hits] == [3, 0]  # four mentions of gas beat one
+    assert scores == sorted(scores, reverse=True) and min(scores) > 0
+    assert lexical.search("gas storage", k=1) == hits[:1]
+    assert lexical.search("gas storage", k=1000) == hits
+
+
+def test_allowed_rows_restrict_the_search(lexical: LexicalIndex) -> None:
+    allowed = np.zeros(len(TEXTS), dtype=np.bool_)
+    allowed[0] = True
+    assert [row for row, _ in lexical.search("gas storage", k=10, allowed=allowed)] == [0]
+    allowed[:] = False
+    assert lexical.search("gas storage", k=10, allowed=allowed) == []
+
+
+def test_rarer_stems_weigh_more(lexical: LexicalIndex) -> None:
+    assert lexical.document_frequency("gas") == 2
+    assert lexical.document_frequency("council") == 1
+    assert lexical.document_frequency("zeppelin") == 0
+    assert lexical.idf("zeppelin") > lexical.idf("council") > lexical.idf("gas") > 0
+    # BM25's (Lucene's) smoothed idf: log(1 + (N - df + 0.5) / (df + 0.5)).
+    assert lexical.idf("gas") == pytest.approx(math.log(1 + (len(TEXTS) - 2 + 0.5) / 2.5))
+
+
+def test_an_empty_corpus_finds_nothing_before_and_after_saving(tmp_path: Path) -> None:
+    empty = LexicalIndex.build([])
+    assert empty.size == 0 and empty.search("gas", k=5) == []
+    assert empty.document_frequency("gas") == 0
+    empty.save(tmp_path)
+    loaded = LexicalIndex.load(tmp_path)
+    assert loaded.size == 0 and loaded.search("gas", k=5) == []

@@ -1,0 +1,236 @@
+"""Retrieval over one index version: dense, BM25, their reciprocal-rank fusion, and the filters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.modes import Mode
+from index.retrieve import RRF_K, Hit, Retriever
+from index.store import Index, UnknownDocumentError
+from index.update import update_index
+from tests.fakes import CHUNKING, FakeEmbedder, build_index, fake_document
+
+ENERGY = "Energy Brief.txt"
+"""A name that is not its own slug, so its document id differs from it."""
+FILES = {
+    ENERGY: "Gas storage must be full before winter. The regulator checks gas storage every "
+    "month.\fElectricity imports come from Velmark. Wind farms grow each year and store no gas.",
+    "council.txt": "The Prime Minister chairs the security council. It meets every quarter.\f"
+    "Its secretary prepares the agenda and the minutes of the council.",
+    "border.txt": "Astoria has four border crossings with Northland. Trucks wait two hours at the "
+    "border. Gas pipelines also cross the border.",
+    "cyber.md": "# Cyber\n\nHospitals suffered cyber attacks in 2024. A new agency helps them.",
+    # One long page, then a short one: several chunks start on page 1, one running into page 2.
+    "gas.txt": " ".join(
+        f"Sentence {i} says the gas winter storage reserve holds {i} units." for i in range(12)
+    )
+    + "\fThe reserve is audited.",
+}
+QUESTION = "gas storage before winter"
+"""Dense and BM25 rank its chunks differently, so fusion is visible in the order."""
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index]:
+    loaded = build_index(tmp_path_factory.mktemp("retrieve"), FILES, FakeEmbedder())
+    yield loaded
+    loaded.close()
+
+
+@pytest.fixture
+def embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def retriever(index: Index, embedder: FakeEmbedder) -> Retriever:
+    return Retriever(index, embedder)
+
+
+def _doc_id(index: Index, file_name: str) -> str:
+    return next(d.doc_id for d in index.documents() if d.file_name == file_name)
+
+
+def _rows(hits: list[Hit]) -> list[int]:
+    return [hit.row for hit in hits]
+
+
+def test_dense_hits_are_ranked_by_cosine_to_the_question(
+    index: Index, retriever: Retriever, embedder: FakeEmbedder
+) -> None:
+    result = retriever.search(QUESTION, k=5, mode=Mode.DENSE)
+    assert result.query_vector is not None
+    stored = index.stored_vectors()
+    expected = stored @ result.query_vector[0]
+    assert len(result.hits) == 5
+    for rank, hit in enumerate(result.hits, start=1):
+        assert hit.score == pytest.approx(float(expected[hit.row]), abs=1e-5)
+        assert (hit.dense_rank, hit.lexical_rank) == (rank, None)
+        # The row joins the vector to its chunk: the chunk's text embeds to the stored vector.
+        np.testing.assert_allclose(embedder.embed([hit.chunk.text])[0], stored[hit.row], atol=1e-6)
+    # Several gas.txt chunks tie, and FAISS orders ties as it likes: compare the scores.
+    best_first = sorted(expected.tolist(), reverse=True)
+    assert [hit.score for hit in result.hits] == pytest.approx(best_first[:5], abs=1e-5)
+    assert result.hits[0].file_name == ENERGY
+
+
+def test_bm25_hits_share_a_stem_with_the_question_and_never_embed_it(
+    index: Index, retriever: Retriever, embedder: FakeEmbedder
+) -> None:
+    result = retriever.search("border crossing", k=10, mode=Mode.BM25)
+    assert _rows(result.hits) and embedder.calls == 0 and result.query_vector is None
+    stems = set(index.lexical.analyze("border crossing"))
+    scores = [hit.score for hit in result.hits]
+    assert scores == sorted(scores, reverse=True) and min(scores) > 0
+    for rank, hit in enumerate(result.hits, start=1):
+        assert stems & set(index.lexical.analyze(hit.chunk.text))
+        assert (hit.dense_rank, hit.lexical_rank) == (None, rank)
+    assert result.hits[0].file_name == "border.txt"
+    assert retriever.search("zeppelin quokka", mode=Mode.BM25).hits == []
+    assert retriever.search("the and of", mode=Mode.BM25).hits == []  # stop words only
+
+
+def test_hybrid_fuses_the_two_rankings_by_reciprocal_rank(
+    index: Index, retriever: Retriever
+) -> None:
+    everything = index.vectors.size
+    dense = retriever.search(QUESTION, k=everything, mode=Mode.DENSE).hits
+    lexical = retriever.search(QUESTION, k=everything, mode=Mode.BM25).hits
+    fused: dict[int, float] = {}
+    for ranking in (dense, lexical):
+        for rank, hit in enumerate(ranking, start=1):
+            fused[hit.row] = fused.get(hit.row, 0.0) + 1 / (RRF_K + rank)
+    expected = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+
+    hybrid = retriever.search(QUESTION, k=everything, mode=Mode.HYBRID).hits
+
+    assert _rows(hybrid) == [row for row, _ in expected]
+    assert [hit.score for hit in hybrid] == pytest.approx([score for _, score in expected])
+    # Both rankings contribute, so the fused order is neither of them.
+    assert _rows(hybrid) not in (_rows(dense), _rows(lexical))
+    dense_rank = {row: rank for rank, row in enumerate(_rows(dense), start=1)}
+    lexical_rank = {row: rank for rank, row in enumerate(_rows(lexical), start=1)}
+    for hit in hybrid:
+        assert (hit.dense_rank, hit.lexical_rank) == (
+            dense_rank.get(hit.row),
+            lexical_rank.get(hit.row),
+        )
+    assert any(hit.lexical_rank is None for hit in hybrid)  # dense-only rows are kept
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_documents_are_selected_by_id_or_by_file_name(
+    index: Index, retriever: Retriever, mode: Mode
+) -> None:
+    energy_id = _doc_id(index, ENERGY)
+    assert energy_id != ENERGY
+    by_name = retriever.search(QUESTION, k=10, mode=mode, documents=[ENERGY]).hits
+    by_id = retriever.search(QUESTION, k=10, mode=mode, documents=[energy_id]).hits
+    assert by_name and by_name == by_id
+    assert {hit.chunk.doc_id for hit in by_name} == {energy_id}
+
+    two = retriever.search(QUESTION, k=10, mode=mode, documents=[energy_id, "gas.txt"]).hits
+    assert {hit.file_name for hit in two} == {ENERGY, "gas.txt"}
+    unfiltered = retriever.search(QUESTION, k=10, mode=mode).hits
+    assert retriever.search(QUESTION, k=10, mode=mode, documents=[]).hits == unfiltered
+    assert {hit.file_name for hit in unfiltered} > {ENERGY, "gas.txt"}
+
+
+def test_equal_fused_scores_are_ordered_by_row(
+    index: Index, retriever: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    everything = index.vectors.size
+    dense = _rows(retriever.search(QUESTION, k=everything, mode=Mode.DENSE).hits)
+    # BM25 ranking the dense order backwards gives the rows at dense ranks i and n + 1 - i
+    # the same fused score, so only the tie rule decides between them; 1/(60 + rank) is convex,
+    # so the outermost pair scores highest.
+    assert everything % 2 == 0
+    backwards = [(row, 1.0) for row in reversed(dense)]
+    monkeypatch.setattr(index.lexical, "search", lambda *_: backwards)
+
+    hybrid = retriever.search(QUESTION, k=everything, mode=Mode.HYBRID).hits
+
+    pairs = [sorted((dense[i], dense[-1 - i])) for i in range(everything // 2)]
+    assert _rows(hybrid) == [row for pair in pairs for row in pair]
+
+
+def test_an_unknown_document_is_an_error_naming_the_known_ones(retriever: Retriever) -> None:
+    with pytest.raises(UnknownDocumentError, match=r"no document 'nope\.pdf'.*Energy Brief\.txt"):
+        retriever.search(QUESTION, documents=[ENERGY, "nope.pdf"])
+    with pytest.raises(UnknownDocumentError):
+        retriever.resolve_documents(["energy-brief.txt"])  # neither its id nor its name
+
+
+def test_names_resolve_to_document_ids_in_order(index: Index, retriever: Retriever) -> None:
+    energy_id = _doc_id(index, ENERGY)
+    assert retriever.resolve_documents(["gas.txt", ENERGY, energy_id]) == [
+        "gas.txt",
+        energy_id,
+        energy_id,
+    ]
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_distinct_pages_keep_the_best_chunk_of_each_page(
+    index: Index, retriever: Retriever, mode: Mode
+) -> None:
+    everything = index.vectors.size
+    all_hits = retriever.search(QUESTION, k=everything, mode=mode).hits
+    pages = [(hit.chunk.doc_id, hit.chunk.page_start) for hit in all_hits]
+    assert len(set(pages)) < len(pages)  # gas.txt has several chunks on its page 1
+
+    distinct = retriever.search(QUESTION, k=everything, mode=mode, distinct_pages=True).hits
+
+    first_of_each = [hit for i, hit in enumerate(all_hits) if pages.index(pages[i]) == i]
+    assert distinct == first_of_each
+    top_two = retriever.search(QUESTION, k=2, mode=mode, distinct_pages=True).hits
+    assert top_two == first_of_each[:2]
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_k_bounds_the_number_of_hits(index: Index, retriever: Retriever, mode: Mode) -> None:
+    five = retriever.search(QUESTION, k=5, mode=mode).hits
+    assert len(five) == 5
+    assert retriever.search(QUESTION, k=1, mode=mode).hits == five[:1]
+    many = retriever.search(QUESTION, k=1000, mode=mode).hits
+    assert len(set(_rows(many))) == len(many) <= index.vectors.size
+    if mode is not Mode.BM25:  # BM25 returns only chunks that share a word with the question
+        assert len(many) == index.vectors.size
+
+
+@pytest.mark.parametrize(
+    ("mode", "stages"),
+    [
+        (Mode.HYBRID, {"embed_ms", "dense_ms", "lexical_ms", "fuse_ms"}),
+        (Mode.DENSE, {"embed_ms", "dense_ms", "fuse_ms"}),
+        (Mode.BM25, {"lexical_ms", "fuse_ms"}),
+    ],
+)
+def test_each_stage_that_ran_reports_its_time(
+    retriever: Retriever, mode: Mode, stages: set[str]
+) -> None:
+    result = retriever.search(QUESTION, k=3, mode=mode)
+    assert set(result.timings_ms) == stages
+    assert all(isinstance(ms, float) and ms >= 0 for ms in result.timings_ms.values())
+
+
+def test_hits_carry_their_document_and_heading(index: Index, retriever: Retriever) -> None:
+    hit = retriever.search("cyber attacks on hospitals", k=1).hits[0]
+    assert (hit.file_name, hit.title, hit.heading) == ("cyber.md", "Cyber", "Cyber")
+    assert hit.chunk == index.records.chunks([hit.row])[hit.row]
+
+
+def test_an_index_with_no_chunks_finds_nothing(tmp_path: Path) -> None:
+    embedder = FakeEmbedder()
+    update_index(tmp_path, [fake_document("border.txt", FILES["border.txt"])], embedder, CHUNKING)
+    update_index(tmp_path, [], embedder, CHUNKING, remove=["border.txt"])
+    index = build_index(tmp_path, {}, embedder)
+    try:
+        for mode in Mode:
+            assert Retriever(index, embedder).search(QUESTION, mode=mode).hits == []
+    finally:
+        index.close()
