@@ -69,6 +69,9 @@ class Retriever:
         documents: Sequence[str] | None = None,
         distinct_pages: bool = False,
     ) -> SearchResult:
+        if k < 1:
+            # A slice with a negative k would quietly drop hits from the end instead.
+            raise ValueError(f"k must be at least 1, not {k}")
         timings: dict[str, float] = {}
         size = self.index.vectors.size
         if size == 0:

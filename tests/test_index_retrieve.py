@@ -200,6 +200,9 @@ def test_k_bounds_the_number_of_hits(index: Index, retriever: Retriever, mode: M
     assert len(set(_rows(many))) == len(many) <= index.vectors.size
     if mode is not Mode.BM25:  # BM25 returns only chunks that share a word with the question
         assert len(many) == index.vectors.size
+    for nonsense in (0, -1):
+        with pytest.raises(ValueError, match="k must be at least 1"):
+            retriever.search(QUESTION, k=nonsense, mode=mode)
 
 
 @pytest.mark.parametrize(
