@@ -1,30 +1,64 @@
 """The HTTP API: `create_app` assembles the routers, the body limit and the error handlers.
 
-`service.build.build_app` is the usual way in: it decides what the engine is made of.
+`service.build.build_app` is the usual way in: it decides what the library (the collections and
+their engines) is made of. The answer and document routes exist twice, built from one router
+each: under `/v1` for the collection `default`, and under `/v1/collections/{name}`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service.engine import Engine
+from service.deps import DEFAULT_ENGINE, NAMED_ENGINE
 from service.handlers import install_error_handlers
-from service.limits import BodyLimit
-from service.routers import answers, documents, ops
+from service.library import Library
+from service.limits import Allowance, BodyLimit
+from service.multipart import MAX_PART_HEADER_BYTES
+from service.routers import answers, collections, documents, jobs, ops, uploads
 from service.settings import Settings
+from service.uploads import UploadLimits
+
+COLLECTION_PREFIX = "/v1/collections/{name}"
+UPLOAD_PATH = re.compile(r"/v1/collections/[^/]+/documents")
+_BOUNDARY_BYTES = 512
+"""A part's boundary line and blank lines, generously: a boundary is at most 70 characters."""
 
 
-def create_app(settings: Settings, start: Callable[[], Engine]) -> FastAPI:
-    """The app; `start` builds its engine (loading the model) once per process, before the
-    first request is accepted."""
+def upload_limits(settings: Settings) -> UploadLimits:
+    """Per file (as `chancery ingest` allows), files per request, bytes per request."""
+    return UploadLimits(
+        max_file_bytes=settings.max_file_bytes,
+        max_files=settings.max_upload_files,
+        max_total_bytes=settings.max_upload_bytes,
+    )
+
+
+def upload_body_bytes(limits: UploadLimits) -> int:
+    """The largest upload body the limits allow: the files, and the headers and boundaries of
+    one part more than the count allows (that part is refused once its headers are read)."""
+    return limits.max_total_bytes + (limits.max_files + 1) * (
+        MAX_PART_HEADER_BYTES + _BOUNDARY_BYTES
+    )
+
+
+def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
+    """The app; `start` makes its library ready (loading the model) once per process, before the
+    first request is accepted; the library stops when the app shuts down."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = start()
-        yield
+        library = start()
+        app.state.library = library
+        try:
+            yield
+        finally:
+            # Waits a while for running jobs, off the event loop.
+            await asyncio.to_thread(library.stop)
 
     app = FastAPI(
         title="Chancery",
@@ -33,9 +67,19 @@ def create_app(settings: Settings, start: Callable[[], Engine]) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.include_router(answers.router, prefix="/v1")
-    app.include_router(documents.router, prefix="/v1")
+    limits = upload_limits(settings)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        allowances=[Allowance("POST", UPLOAD_PATH, upload_body_bytes(limits))],
+    )
+    app.include_router(answers.router(DEFAULT_ENGINE), prefix="/v1")
+    app.include_router(documents.router(DEFAULT_ENGINE), prefix="/v1")
+    app.include_router(collections.router, prefix="/v1")
+    app.include_router(answers.router(NAMED_ENGINE), prefix=COLLECTION_PREFIX)
+    app.include_router(documents.router(NAMED_ENGINE), prefix=COLLECTION_PREFIX)
+    app.include_router(uploads.router(limits), prefix="/v1")
+    app.include_router(jobs.router, prefix="/v1")
     app.include_router(ops.router)
     install_error_handlers(app)
     return app

@@ -15,6 +15,12 @@ from index.embedder import Embedder, SentenceTransformerEmbedder
 from index.model_files import ModelError, bundled_model_dir, verify_weights
 from index.tokenizer import ModelTokenizer
 from ingest.chunking import ChunkingConfig
+from service.collections import (
+    DEFAULT_COLLECTION,
+    Collection,
+    CollectionRegistry,
+    parse_name,
+)
 from service.engine import Engine
 from service.extractive import AnswerConfig, extractive
 from service.ingester import Chunking, Ingester
@@ -79,24 +85,65 @@ def answer_config(settings: Settings) -> AnswerConfig:
     )
 
 
+def collection_index(settings: Settings, name: str) -> Path:
+    """The index folder of the collection `name` in the data root; `default` is created when
+    missing, as `chancery serve` would."""
+    registry: CollectionRegistry[None] = CollectionRegistry(settings.data_dir, _no_engine)
+    if parse_name(name) == DEFAULT_COLLECTION:
+        return registry.ensure_default().index_dir
+    return registry.get(name).index_dir
+
+
+def index_folder(settings: Settings) -> Path:
+    """The index folder of commands run without --index or --collection."""
+    if settings.index_dir is not None:
+        return settings.index_dir
+    return collection_index(settings, DEFAULT_COLLECTION)
+
+
 def build_engine(settings: Settings, embedder: Embedder, root: Path | None = None) -> Engine:
     """The engine over `root` (default: the settings' index folder), answering extractively."""
-    return Engine(root or settings.index_dir, embedder, extractive(answer_config(settings)))
+    return Engine(root or index_folder(settings), embedder, extractive(answer_config(settings)))
 
 
-def build_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
-    """The HTTP app; its engine, and the model unless `embedder` is given, load at startup."""
+def build_app(
+    settings: Settings, embedder: Embedder | None = None, *, data_root: bool = False
+) -> FastAPI:
+    """The HTTP app, over every collection of the data root (`settings.data_dir`) when
+    `data_root`, else over the one index folder of the settings, served read-only as the
+    collection `default`. Its engines, and the model unless `embedder` is given, load at
+    startup."""
     # Imported on use: commands that never serve should not pay for importing FastAPI.
-    from service.app import create_app
+    from service.app import create_app, upload_limits
+    from service.data_root import DataRoot
+    from service.library import BareIndex, Library
 
-    def start() -> Engine:
+    def start() -> Library:
         import faiss
 
         # One torch and one FAISS thread per request: with two, a query waits on a core another
         # request holds (12 ms becomes hundreds; flat search at 10k goes from 0.3 ms to 1-16
-        # ms); concurrency comes from the server's thread pool instead.
+        # ms); concurrency comes from the server's thread pool instead. Jobs embed on that one
+        # thread too (torch's setting is per process), which leaves the other cores to requests.
         faiss.omp_set_num_threads(1)
         serving = embedder or build_embedder(settings, threads=settings.embed_threads or 1).load()
-        return build_engine(settings, serving)
+        if not data_root:
+            return BareIndex(build_engine(settings, serving))
+        answerers = extractive(answer_config(settings))
+        library = DataRoot(
+            settings.data_dir,
+            lambda collection: Engine(
+                collection.index_dir, serving, answerers, collection=collection.name
+            ),
+            build_ingester(settings, serving),
+            upload_limits(settings),
+            max_queued_jobs=settings.max_queued_jobs,
+        )
+        library.start()
+        return library
 
     return create_app(settings, start)
+
+
+def _no_engine(_: Collection) -> None:
+    """Commands only locate collections; they never open an engine through the registry."""

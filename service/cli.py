@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from typer import _click
 
     from ingest.models import Chunk, Document
+    from service.collections import CollectionRegistry
     from service.settings import Settings
 
 _PREVIEW_CHARS = 90
@@ -75,12 +76,42 @@ def _root(ctx: typer.Context) -> None:
     ctx.obj = _Invocation()
 
 
-def _settings(ctx: typer.Context, index: Path | None = None) -> Settings:
-    """This invocation's settings, with `--index` in place of CHANCERY_INDEX_DIR when given."""
+def _settings(ctx: typer.Context) -> Settings:
+    """This invocation's settings."""
     invocation = ctx.find_object(_Invocation)
     assert invocation is not None, "the root callback sets it"
-    settings = invocation.settings
-    return settings if index is None else settings.model_copy(update={"index_dir": index})
+    return invocation.settings
+
+
+def _target(
+    ctx: typer.Context, index: Path | None, collection: str | None
+) -> tuple[Settings, Path]:
+    """The settings and the index folder a command works on: `--index DIR`, the index of
+    `--collection NAME` in the data root, or else CHANCERY_INDEX_DIR or the collection
+    `default`. The settings name that folder as their `index_dir`."""
+    if index is not None and collection is not None:
+        raise typer.BadParameter(
+            "give --index DIR (a bare index folder) or --collection NAME (a collection of the "
+            "data root), not both"
+        )
+    from service.build import collection_index, index_folder
+    from service.collections import CollectionNotFoundError
+    from service.errors import NotFoundError
+
+    settings = _settings(ctx)
+    if index is not None:
+        root = index
+    elif collection is not None:
+        try:
+            root = collection_index(settings, collection)
+        except CollectionNotFoundError as exc:
+            raise NotFoundError(
+                f"no collection '{collection}' in {settings.data_dir}; create it with "
+                f"`chancery collections create {collection}`"
+            ) from exc
+    else:
+        root = index_folder(settings)
+    return settings.model_copy(update={"index_dir": root}), root
 
 
 @app.command(cls=_Command)
@@ -128,7 +159,18 @@ def inspect(
 
 IndexOption = Annotated[
     Path | None,
-    typer.Option("--index", help="Index folder (default: CHANCERY_INDEX_DIR or var/index)."),
+    typer.Option(
+        "--index",
+        help="A bare index folder (default: CHANCERY_INDEX_DIR, else the collection 'default').",
+    ),
+]
+CollectionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--collection",
+        metavar="NAME",
+        help="A collection of the data root (CHANCERY_DATA_DIR) instead of --index.",
+    ),
 ]
 
 
@@ -140,6 +182,7 @@ def ingest(
         typer.Argument(metavar="PATHS...", help="Files or folders (searched recursively)."),
     ],
     index: IndexOption = None,
+    collection: CollectionOption = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Re-embed everything (after a model change).")
     ] = False,
@@ -148,8 +191,7 @@ def ingest(
     from service.build import build_embedder, build_ingester
     from service.progress import IngestProgress
 
-    settings = _settings(ctx, index)
-    root = settings.index_dir
+    settings, root = _target(ctx, index, collection)
     # Cheap: the model loads when the ingester first embeds, so an ingest that finds nothing
     # new to embed (or nothing readable) never waits for it.
     embedder = build_embedder(settings)
@@ -185,6 +227,7 @@ def remove(
     ctx: typer.Context,
     doc: Annotated[str, typer.Argument(metavar="DOC", help="Document id or file name.")],
     index: IndexOption = None,
+    collection: CollectionOption = None,
 ) -> None:
     """Remove one document from an index."""
     from index.retrieve import Retriever
@@ -192,8 +235,7 @@ def remove(
     from index.update import update_index
     from service.build import build_embedder
 
-    settings = _settings(ctx, index)
-    root = settings.index_dir
+    settings, root = _target(ctx, index, collection)
     require_index(root)
     embedder = build_embedder(settings)  # for its identity: removing embeds nothing
     loaded = load_index(root, embedder.identity)
@@ -216,6 +258,7 @@ def search(
         str, typer.Argument(metavar="QUESTION", help="The question, in plain words.")
     ],
     index: IndexOption = None,
+    collection: CollectionOption = None,
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many hits.")] = 10,
     mode: Annotated[Mode, typer.Option("--mode", help="Retrieval mode.")] = Mode.HYBRID,
     doc: Annotated[
@@ -233,8 +276,8 @@ def search(
     from service.schemas import SearchRequest
 
     request = _validated(SearchRequest, question=question, k=k, mode=mode, docs=doc)
-    settings = _settings(ctx, index)
-    require_index(settings.index_dir)
+    settings, root = _target(ctx, index, collection)
+    require_index(root)
     # The model loads only if the mode embeds the question (not for bm25).
     engine = build_engine(settings, build_embedder(settings))
     response = search_response(
@@ -258,6 +301,7 @@ def ask(
         str, typer.Argument(metavar="QUESTION", help="The question, in plain words.")
     ],
     index: IndexOption = None,
+    collection: CollectionOption = None,
     k: Annotated[int, typer.Option("-k", min=1, max=50, help="Passages to read.")] = 8,
     doc: Annotated[
         list[str] | None, typer.Option("--doc", help="Only this document (repeatable).")
@@ -273,8 +317,8 @@ def ask(
     from service.schemas import AskRequest
 
     request = _validated(AskRequest, question=question, k=k, docs=doc)
-    settings = _settings(ctx, index)
-    require_index(settings.index_dir)
+    settings, root = _target(ctx, index, collection)
+    require_index(root)
     engine = build_engine(settings, build_embedder(settings))
     response = ask_response(engine.ask(request.question, request.k, request.docs))
     if as_json:
@@ -292,19 +336,96 @@ def ask(
             typer.echo(f"\n({rank}) {passage.doc} {pages}: {_preview(passage.text, 300)}")
 
 
-@app.command(cls=_Command)
+@app.command(cls=_Command, short_help="Serve the HTTP API over the data root or one index.")
 def serve(
     ctx: typer.Context,
-    index: IndexOption = None,
+    index: Annotated[
+        Path | None,
+        typer.Option(
+            "--index",
+            help="Serve this bare index folder alone, as the collection 'default' (read-only "
+            "over HTTP) instead of the data root.",
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
 ) -> None:
-    """Serve the HTTP API (and its docs at /docs) over an index."""
+    """Serve the HTTP API (and its docs at /docs) over every collection of the data root
+    (CHANCERY_DATA_DIR; 'default' is created), or over one index folder with --index."""
     import uvicorn
 
     from service.build import build_app
 
-    uvicorn.run(build_app(_settings(ctx, index)), host=host, port=port, log_level="info")
+    settings = _settings(ctx)
+    if index is None:
+        served = build_app(settings, data_root=True)
+    else:
+        served = build_app(settings.model_copy(update={"index_dir": index}))
+    uvicorn.run(served, host=host, port=port, log_level="info")
+
+
+collections_app = typer.Typer(
+    help="The collections of the data root (CHANCERY_DATA_DIR).", no_args_is_help=True
+)
+app.add_typer(collections_app, name="collections")
+NameArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="NAME", help="1-63 characters: a-z, 0-9, '-' and '_', starting with a-z or 0-9."
+    ),
+]
+
+
+@collections_app.command("list", cls=_Command)
+def collections_list(
+    ctx: typer.Context,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print what GET /v1/collections returns.")
+    ] = False,
+) -> None:
+    """Each collection with its index version and document count."""
+    from service.library import collection_info
+    from service.routers.mapping import collection_out
+    from service.schemas import CollectionsResponse
+
+    registry = _registry(ctx)
+    response = CollectionsResponse(
+        collections=[collection_out(collection_info(c.name, c.index_dir)) for c in registry.list()]
+    )
+    if as_json:
+        typer.echo(response.model_dump_json())
+        return
+    if not response.collections:
+        typer.echo(f"no collections in {registry.data_root}; `chancery serve` creates 'default'")
+    for listed in response.collections:
+        version = listed.index_version or "no index yet"
+        typer.echo(f"{listed.name}  {listed.documents} documents  {version}")
+
+
+@collections_app.command("create", cls=_Command)
+def collections_create(ctx: typer.Context, name: NameArgument) -> None:
+    """Create an empty collection; fill it with `chancery ingest --collection NAME`."""
+    collection = _registry(ctx).create(name)
+    typer.echo(f"created the collection {name} ({collection.path})")
+
+
+@collections_app.command("delete", cls=_Command)
+def collections_delete(ctx: typer.Context, name: NameArgument) -> None:
+    """Delete a collection: its index and uploaded originals.
+
+    Refused while a writer (an ingest, a job of a running server) holds its index; a running
+    server's queued jobs are not visible from here: delete over HTTP while it serves.
+    """
+    from service.data_root import delete_collection
+
+    delete_collection(_registry(ctx), name)
+    typer.echo(f"deleted the collection {name}")
+
+
+def _registry(ctx: typer.Context) -> CollectionRegistry[None]:
+    from service.collections import CollectionRegistry
+
+    return CollectionRegistry(_settings(ctx).data_dir, lambda _: None)
 
 
 eval_app = typer.Typer(help="Score Chancery against gold answers.", no_args_is_help=True)
@@ -317,6 +438,7 @@ def eval_run(
     gold: Annotated[Path, typer.Argument(metavar="GOLD", help="Gold set (JSON Lines).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for run.json and the reports.")],
     index: IndexOption = None,
+    collection: CollectionOption = None,
     url: Annotated[
         str | None, typer.Option("--url", help="A running service instead of --index.")
     ] = None,
@@ -334,9 +456,11 @@ def eval_run(
     from service.build import build_app, model_dir
     from service.errors import InvalidRequestError, UnavailableError
 
-    settings = _settings(ctx, index)
     if url is None:
-        require_index(settings.index_dir)
+        settings, root = _target(ctx, index, collection)
+        require_index(root)
+    else:
+        settings = _settings(ctx)
     # eval sees only the public API: in-process, it drives the app this process builds.
     target = http_target(url) if url else in_process_target(build_app(settings))
     options = RunOptions(mode=mode.value, progress=sys.stderr.isatty())

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, NewType, TypeVar
 
+from service.errors import ChanceryError
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 """Collection names (for OpenAPI too): lower-case letters, digits, `-`, `_`; 1-63 characters."""
 RESERVED_NAMES = frozenset(
@@ -54,7 +56,7 @@ _UPLOADS = "uploads"
 _SHOWN_CHARS = 40
 
 
-class CollectionError(Exception):
+class CollectionError(ChanceryError):
     """A collection cannot be used as asked; the message says why and what to do."""
 
     status = 400

@@ -1,30 +1,30 @@
-"""What routes share, as FastAPI dependencies: the engine of a collection, and the settings.
+"""What routes share, as FastAPI dependencies: the library, a collection's engine, the settings.
 
-Routes never reach into `app.state` themselves; when the service holds several collections,
-`engine_of` is the one function that learns to look them up.
+Routes never reach into `app.state` themselves. A route that answers from an index takes its
+engine from a dependency: `default_engine` for the routes without a collection name,
+`collection_engine` for those under `/v1/collections/{name}`; the routers are built once for
+each (`answers.router(DEFAULT_ENGINE)`), so both share one body.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi import Path as PathParameter
 
-from service.engine import DEFAULT_COLLECTION, Engine
-from service.errors import NotFoundError
+from service.collections import DEFAULT_COLLECTION, NAME_PATTERN
+from service.engine import Engine
+from service.library import Library
+from service.schemas import COLLECTION_NAME_HELP, NOT_RESERVED
 from service.settings import Settings
 
 
-def engine_of(request: Request, collection: str) -> Engine:
-    """The engine that answers for `collection`; one collection for now."""
-    engine: Engine = request.app.state.engine
-    if collection != engine.collection:
-        raise NotFoundError(f"no collection '{collection}' (collections: {engine.collection})")
-    return engine
-
-
-def default_engine(request: Request) -> Engine:
-    return engine_of(request, DEFAULT_COLLECTION)
+def library_of(request: Request) -> Library:
+    library: Library = request.app.state.library
+    return library
 
 
 def app_settings(request: Request) -> Settings:
@@ -32,6 +32,38 @@ def app_settings(request: Request) -> Settings:
     return settings
 
 
-Live = Annotated[Engine, Depends(default_engine)]
-"""The engine of the default collection, for routes that take no collection name."""
+Holdings = Annotated[Library, Depends(library_of)]
+"""What the app serves: its collections, their engines and jobs."""
 AppSettings = Annotated[Settings, Depends(app_settings)]
+CollectionName = Annotated[
+    str,
+    PathParameter(
+        pattern=NAME_PATTERN,
+        description=f"The collection: {COLLECTION_NAME_HELP}",
+        examples=[DEFAULT_COLLECTION],
+        json_schema_extra=NOT_RESERVED,
+    ),
+]
+"""A collection name in a path: anything else is a 422 before a route runs."""
+
+
+def default_engine(library: Holdings) -> Engine:
+    """The engine of the collection `default`, for the routes that name no collection."""
+    return library.engine(DEFAULT_COLLECTION)
+
+
+def collection_engine(name: CollectionName, library: Holdings) -> Engine:
+    return library.engine(name)
+
+
+@dataclass(frozen=True)
+class EngineSource:
+    """Where a router's engine comes from, and the errors finding it can answer."""
+
+    dependency: Callable[..., Engine]
+    errors: tuple[int, ...]
+
+
+DEFAULT_ENGINE = EngineSource(default_engine, ())
+NAMED_ENGINE = EngineSource(collection_engine, (404, 422))
+"""An unknown collection is a 404, a malformed name a 422."""

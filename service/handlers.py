@@ -7,7 +7,9 @@ here; anything else is a 500 whose details stay in the server log.
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
@@ -54,12 +56,33 @@ async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
     return _error(422, "; ".join(problems) or "the request is not valid")
 
 
-async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     # FastAPI answers 400 "error parsing the body", raised from the parser's exception, when
     # JSON fails for a reason other than syntax; to a client that is one more invalid request.
     if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
         return _error(422, _unparsable(exc.__cause__))
+    if exc.status_code == 405:
+        return _error(405, str(exc.detail), {**(exc.headers or {}), "Allow": _allowed(request)})
     return _error(exc.status_code, str(exc.detail), exc.headers)
+
+
+def _allowed(request: Request) -> str:
+    """Every method the path takes, as the published description lists them. Starlette's 405
+    names the methods of the first route on the path only, and a path such as /v1/collections
+    has a route per method."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        if _template_regex(template).fullmatch(request.scope["path"]):
+            methods |= {method.upper() for method in operations}
+    return ", ".join(sorted(methods))
+
+
+@functools.cache
+def _template_regex(template: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]*\})", template)
+    return re.compile(
+        "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

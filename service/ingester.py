@@ -52,15 +52,18 @@ class Ingester:
         root: Path,
         documents: Sequence[tuple[Document, Sequence[Chunk]]],
         *,
+        remove: Sequence[str] = (),
         rebuild: bool = False,
         progress: Progress | None = None,
     ) -> UpdateResult:
-        """Embed the new or changed documents and write a new index version in `root`."""
+        """Embed the new or changed documents, drop the `remove` doc ids, and write a new index
+        version in `root`."""
         return update_index(
             root,
             documents,
             self.embedder,
             self.chunking.parameters,
+            remove=remove,
             rebuild=rebuild,
             progress=progress,
         )

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ingest.ids import make_doc_id, readable_name
 from ingest.models import FileReport, FileStatus
+from service.errors import ChanceryError
 
 log = logging.getLogger("chancery")
 
@@ -45,7 +46,7 @@ _RECORD = ".json"
 _TEMPORARY = ".tmp-"
 
 
-class JobError(Exception):
+class JobError(ChanceryError):
     status = 400
     exit_code = 1
 

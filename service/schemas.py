@@ -6,11 +6,14 @@ refused, not coerced or dropped, and what they check is what the OpenAPI schema 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from index.modes import Mode
+from service.collections import NAME_PATTERN, RESERVED_NAMES
 
 MAX_QUESTION_CHARS = 2000
 MAX_DOCS = 100
@@ -129,14 +132,14 @@ class AskResponse(BaseModel):
     abstained: bool
     citations: list[CitationOut]
     passages: list[HitOut]
-    collection: str = Field(description='The collection that answered ("default").')
+    collection: str = Field(description="The collection that answered.")
     index_version: str
     timings_ms: dict[str, float]
 
 
 class SearchResponse(BaseModel):
     hits: list[HitOut]
-    collection: str = Field(description='The collection searched ("default").')
+    collection: str = Field(description="The collection searched.")
     index_version: str
 
 
@@ -230,3 +233,71 @@ class HealthResponse(BaseModel):
 class ReadyResponse(BaseModel):
     status: Literal["ready"]
     index_version: str
+
+
+NOT_RESERVED: JsonDict = {"not": {"enum": [*sorted(RESERVED_NAMES)]}}
+"""Names Windows reserves for devices match the pattern but are refused, so that a data root can
+be copied anywhere; the schema says so."""
+COLLECTION_NAME_HELP = (
+    "1 to 63 characters: lower-case letters a-z, digits, '-' and '_', starting with a letter or "
+    "a digit; not a Windows device name (con, nul, com1, ...)."
+)
+
+
+class CollectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        strict=True,
+        pattern=NAME_PATTERN,
+        description=COLLECTION_NAME_HELP,
+        json_schema_extra=NOT_RESERVED,
+    )
+
+
+class CollectionOut(BaseModel):
+    name: str
+    index_version: str | None = Field(
+        description="The index version in service; null before the first ingest."
+    )
+    documents: int
+
+
+class CollectionsResponse(BaseModel):
+    collections: list[CollectionOut]
+
+
+JobState = Literal["queued", "running", "succeeded", "failed"]
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    state: JobState
+    url: str = Field(description="Where the job's state is: /v1/jobs/{job_id}.")
+
+
+class FileOut(BaseModel):
+    name: str = Field(description="The document's file name, as stored (made safe).")
+    status: Literal["ok", "failed", "skipped"]
+    reason: str = Field(description="Why the file failed or was skipped; empty when ok.")
+    pages: int
+    chunks: int
+    doc_id: str | None = Field(description="The document's id, when the file was ingested.")
+
+
+class JobOut(BaseModel):
+    job_id: str
+    collection: str
+    state: JobState = Field(
+        description="queued, running, then succeeded (each file's status says whether it was "
+        "ingested) or failed (`error` says why; the collection is unchanged unless it says so)."
+    )
+    files: list[FileOut]
+    removed: list[str] = Field(description="Document ids the job removed (once it succeeded).")
+    index_version: str | None = Field(
+        description="The index version the job wrote; null until then, or when it changed nothing."
+    )
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

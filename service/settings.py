@@ -21,8 +21,12 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(default=200, ge=16)
     overlap_tokens: int = Field(default=40, ge=0)
     max_file_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
-    index_dir: Path = Path("var/index")
-    """Where `chancery serve` and commands without --index find the index."""
+    data_dir: Path = Path("var/chancery")
+    """The data root: named collections (index and uploaded originals) and job records; what
+    `chancery serve` serves."""
+    index_dir: Path | None = None
+    """The index folder of commands run without --index or --collection; unset means the
+    collection `default` of the data root."""
     embed_bf16: bool | None = None
     """bfloat16 inference on CPUs that support it natively; unset means detect."""
     embed_threads: int | None = Field(default=None, ge=1)
@@ -30,5 +34,11 @@ class Settings(BaseSettings):
     serving."""
     max_body_bytes: int = Field(default=64 * 1024, ge=1)
     """Request bodies over this size get 413 before the service reads them."""
+    max_upload_files: int = Field(default=20, ge=1)
+    """Files in one upload request."""
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    """The files of one upload request together; each file is also held to `max_file_bytes`."""
+    max_queued_jobs: int = Field(default=32, ge=1)
+    """Jobs waiting to run, over all collections; a job submitted beyond that gets 429."""
     abstain_min_similarity: float = AnswerConfig.min_similarity
     abstain_min_coverage: float = AnswerConfig.min_coverage

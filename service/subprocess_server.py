@@ -43,7 +43,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(
-    index: Path,
+    index: Path | None,
     log: Path,
     *,
     ready: str = "/readyz",
@@ -51,9 +51,32 @@ def running_server(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> Iterator[str]:
-    """Yield the server's base URL once `ready` answers 200; stop the server afterwards."""
+    """Yield the server's base URL once `ready` answers 200; stop the server afterwards.
+
+    The server serves the index folder `index`, or, when it is None, the data root that `env`
+    names (CHANCERY_DATA_DIR).
+    """
+    with server_process(
+        index, log, ready=ready, startup_seconds=startup_seconds, env=env, cwd=cwd
+    ) as (base_url, _):
+        yield base_url
+
+
+@contextlib.contextmanager
+def server_process(
+    index: Path | None,
+    log: Path,
+    *,
+    ready: str = "/readyz",
+    startup_seconds: float = 180,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`running_server`, yielding the process too, for a test that kills it."""
     port = free_port()
-    command = [sys.executable, "-m", "service.cli", "serve", "--index", str(index)]
+    command = [sys.executable, "-m", "service.cli", "serve"]
+    if index is not None:
+        command += ["--index", str(index)]
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [*command, "--port", str(port)],
@@ -65,7 +88,7 @@ def running_server(
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_ready(process, base_url + ready, log, startup_seconds)
-        yield base_url
+        yield base_url, process
     finally:
         process.terminate()
         try:

@@ -41,6 +41,7 @@ import filetype  # type: ignore[import-untyped]
 
 from index.store import read_manifest
 from ingest.loaders import unsupported_reason
+from service.errors import ChanceryError
 
 MiB = 1024 * 1024
 MAX_NAME_BYTES = 200
@@ -49,7 +50,7 @@ FALLBACK_NAME = "upload"
 CHUNK_BYTES = MiB
 
 
-class UploadError(Exception):
+class UploadError(ChanceryError):
     """An upload is refused as a whole; the message says which limit and what to do."""
 
     status = 400

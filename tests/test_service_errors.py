@@ -23,6 +23,7 @@ from service.errors import (
     UnavailableError,
     translate,
 )
+from service.library import BareIndex
 from service.settings import Settings
 from tests.conftest import SAMPLES
 
@@ -78,7 +79,8 @@ class FailingEngine:
 
 
 def _client(error: Exception) -> TestClient:
-    app = create_app(Settings(index_dir=Path("unused")), lambda: cast(Engine, FailingEngine(error)))
+    engine = cast(Engine, FailingEngine(error))
+    app = create_app(Settings(index_dir=Path("unused")), lambda: BareIndex(engine))
     return TestClient(app, raise_server_exceptions=False)
 
 

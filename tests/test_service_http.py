@@ -218,6 +218,30 @@ def test_documents_and_pages(client: httpx.Client) -> None:
     assert page["doc_id"] == REFERENCE and "Established in April 2008" in page["text"]
 
 
+def test_a_bare_index_folder_is_the_collection_default_read_only(client: httpx.Client) -> None:
+    version = client.get("/readyz").json()["index_version"]
+    listed = client.get("/v1/collections").json()["collections"]
+    assert listed == [{"name": "default", "index_version": version, "documents": 2}]
+    question = {"question": "Total Defense concept", "k": 3}
+    named = client.post("/v1/collections/default/search", json=question)
+    assert named.status_code == 200, named.text
+    assert named.json() == client.post("/v1/search", json=question).json()
+    page = client.get(f"/v1/collections/default/documents/{REFERENCE}/pages/30")
+    assert page.json() == client.get(f"/v1/documents/{REFERENCE}/pages/30").json()
+    # Only `chancery ingest --index` writes a bare folder: no collections, uploads or jobs.
+    for response in (
+        client.post("/v1/collections", json={"name": "more"}),
+        client.post("/v1/collections/default/documents", files=[("files", ("a.md", b"# A"))]),
+        client.delete(f"/v1/collections/default/documents/{NEWS}"),
+        client.delete("/v1/collections/default"),
+    ):
+        assert response.status_code == 409, response.text
+        assert "chancery serve --index" in response.json()["detail"]
+    assert client.get("/v1/collections/other/documents").status_code == 404
+    assert client.post("/v1/collections", json={"name": "../x"}).status_code == 422
+    assert client.get("/v1/jobs/" + "A" * 22).status_code == 404
+
+
 # -- bad requests --------------------------------------------------------------------------------
 
 _JSON = {"content-type": "application/json"}

@@ -9,21 +9,43 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.build import build_app
+from service.collections import NAME_PATTERN, RESERVED_NAMES
 from service.schemas import MAX_DOC_NAME_CHARS, MAX_DOCS, MAX_QUESTION_CHARS, NOT_BLANK
 from service.settings import Settings
 from tests.fakes import FakeEmbedder
 
+_READ = {"404", "413", "422", "503"}
+_NAMED = _READ
+"""Under /v1/collections/{name}, a listing can also be a 404 (no such collection) or a 422 (a
+malformed name)."""
+_JOB = {"404", "409", "413", "422", "429", "503"}
 ROUTES = {
-    ("post", "/v1/ask"): ("AskResponse", {"404", "413", "422", "503"}),
-    ("post", "/v1/search"): ("SearchResponse", {"404", "413", "422", "503"}),
-    ("get", "/v1/documents"): ("DocumentsResponse", {"413", "503"}),
-    ("get", "/v1/documents/{doc_id}"): ("DocumentDetail", {"404", "413", "422", "503"}),
-    ("get", "/v1/documents/{doc_id}/pages/{number}"): ("PageOut", {"404", "413", "422", "503"}),
-    ("get", "/v1/index"): ("IndexResponse", {"413", "503"}),
-    ("get", "/healthz"): ("HealthResponse", {"413"}),
-    ("get", "/readyz"): ("ReadyResponse", {"413", "503"}),
+    ("post", "/v1/ask"): ("200", "AskResponse", _READ),
+    ("post", "/v1/search"): ("200", "SearchResponse", _READ),
+    ("get", "/v1/documents"): ("200", "DocumentsResponse", {"413", "503"}),
+    ("get", "/v1/documents/{doc_id}"): ("200", "DocumentDetail", _READ),
+    ("get", "/v1/documents/{doc_id}/pages/{number}"): ("200", "PageOut", _READ),
+    ("get", "/v1/index"): ("200", "IndexResponse", {"413", "503"}),
+    ("get", "/v1/collections"): ("200", "CollectionsResponse", {"413", "503"}),
+    ("post", "/v1/collections"): ("201", "CollectionOut", {"409", "413", "422"}),
+    ("delete", "/v1/collections/{name}"): ("204", None, {"404", "409", "413", "422"}),
+    ("post", "/v1/collections/{name}/ask"): ("200", "AskResponse", _NAMED),
+    ("post", "/v1/collections/{name}/search"): ("200", "SearchResponse", _NAMED),
+    ("get", "/v1/collections/{name}/documents"): ("200", "DocumentsResponse", _NAMED),
+    ("get", "/v1/collections/{name}/documents/{doc_id}"): ("200", "DocumentDetail", _NAMED),
+    ("get", "/v1/collections/{name}/documents/{doc_id}/pages/{number}"): (
+        "200",
+        "PageOut",
+        _NAMED,
+    ),
+    ("get", "/v1/collections/{name}/index"): ("200", "IndexResponse", _NAMED),
+    ("post", "/v1/collections/{name}/documents"): ("202", "JobAccepted", _JOB),
+    ("delete", "/v1/collections/{name}/documents/{doc_id}"): ("202", "JobAccepted", _JOB),
+    ("get", "/v1/jobs/{job_id}"): ("200", "JobOut", {"404", "413", "422"}),
+    ("get", "/healthz"): ("200", "HealthResponse", {"413"}),
+    ("get", "/readyz"): ("200", "ReadyResponse", {"413", "503"}),
 }
-"""Each route, the model of its 200 response and the error statuses it can answer."""
+"""Each route, its success status and model, and the error statuses it can answer."""
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +67,20 @@ def test_openapi_lists_every_route_with_its_models_and_errors(spec: dict[str, An
     paths = spec["paths"]
     listed = {(method, path) for path, methods in paths.items() for method in methods}
     assert listed == set(ROUTES)
-    for (method, path), (model, errors) in ROUTES.items():
+    for (method, path), (success, model, errors) in ROUTES.items():
         operation = paths[path][method]
-        assert _schema(operation, "200") == {"$ref": f"#/components/schemas/{model}"}
-        assert set(operation["responses"]) == {"200", *errors}, f"{method.upper()} {path}"
+        if model is None:
+            assert "content" not in operation["responses"][success]
+        else:
+            assert _schema(operation, success) == {"$ref": f"#/components/schemas/{model}"}
+        assert set(operation["responses"]) == {success, *errors}, f"{method.upper()} {path}"
         for status in errors:
             assert _schema(operation, status) == {"$ref": "#/components/schemas/ErrorOut"}
-        if method == "post":
+        if method == "post" and not path.endswith("/documents"):
             body = operation["requestBody"]["content"]["application/json"]["schema"]
             assert body["$ref"].startswith("#/components/schemas/")
+        if success == "202":
+            assert set(operation["responses"]["202"]["headers"]) == {"Location"}
     schemas = spec["components"]["schemas"]
     assert schemas["ErrorOut"]["required"] == ["detail"]
     # FastAPI's own validation error body is never sent: every 422 is an ErrorOut.
@@ -85,3 +112,30 @@ def test_search_mode_is_an_enumeration(spec: dict[str, Any]) -> None:
     mode = spec["components"]["schemas"]["SearchRequest"]["properties"]["mode"]
     assert mode["$ref"] == "#/components/schemas/Mode"
     assert spec["components"]["schemas"]["Mode"]["enum"] == ["hybrid", "dense", "bm25"]
+
+
+def test_the_upload_body_states_its_field_and_limits(spec: dict[str, Any]) -> None:
+    body = spec["paths"]["/v1/collections/{name}/documents"]["post"]["requestBody"]
+    assert body["required"] is True
+    schema = body["content"]["multipart/form-data"]["schema"]
+    assert schema["required"] == ["files"] and schema["additionalProperties"] is False
+    files = schema["properties"]["files"]
+    assert files["items"] == {"type": "string", "format": "binary"}
+    assert (files["minItems"], files["maxItems"]) == (1, Settings().max_upload_files)
+    assert "20 files and 512 MiB in all, each at most 200 MiB" in body["description"]
+
+
+def test_collection_names_are_stated_where_they_are_taken(spec: dict[str, Any]) -> None:
+    created = spec["components"]["schemas"]["CollectionCreate"]
+    assert created["additionalProperties"] is False and created["required"] == ["name"]
+    stated = [created["properties"]["name"]]
+    for path, methods in spec["paths"].items():
+        for operation in methods.values():
+            stated += [p["schema"] for p in operation.get("parameters", []) if p["name"] == "name"]
+            assert ("{name}" in path) == any(
+                p["name"] == "name" for p in operation.get("parameters", [])
+            ), path
+    assert len(stated) == 1 + 9  # the create body and the nine operations under {name}
+    for schema in stated:
+        assert schema["pattern"] == NAME_PATTERN
+        assert set(schema["not"]["enum"]) == RESERVED_NAMES

@@ -222,6 +222,11 @@ def test_the_limit_applies_to_routes_without_a_body(client: TestClient) -> None:
         ("DELETE", "/v1/documents", "GET"),
         ("POST", "/v1/documents/energy.txt/pages/1", "GET"),
         ("OPTIONS", "/healthz", "GET"),
+        # A route per method on these paths: Allow names them all, not the first route's.
+        ("PUT", "/v1/collections", "GET, POST"),
+        ("PATCH", "/v1/collections/default/documents", "GET, POST"),
+        ("PUT", "/v1/collections/default/documents/energy.txt", "DELETE, GET"),
+        ("GET", "/v1/collections/default", "DELETE"),
     ],
 )
 def test_405_says_which_methods_are_allowed(

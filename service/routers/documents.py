@@ -1,11 +1,13 @@
-"""What the index holds: `/v1/documents...` and the manifest at `/v1/index`."""
+"""What an index holds: `/documents...` and the manifest at `/index`, under `/v1` and under
+`/v1/collections/{name}`."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from service import lookup
-from service.deps import Live
+from service.deps import EngineSource
+from service.engine import Engine
 from service.routers.mapping import (
     document_detail,
     documents_response,
@@ -15,33 +17,35 @@ from service.routers.mapping import (
 from service.routers.openapi import errors
 from service.schemas import DocumentDetail, DocumentsResponse, IndexResponse, PageOut
 
-router = APIRouter(tags=["documents"])
 
+def router(source: EngineSource) -> APIRouter:
+    """The routes, reading the index of the engine `source` gives."""
+    routes = APIRouter(tags=["documents"])
+    engine_of = source.dependency
+    listing = errors(*{413, 503, *source.errors})
+    # 422 is listed where FastAPI would otherwise describe its own validation error body.
+    lookups = errors(*{404, 413, 422, 503, *source.errors})
 
-@router.get("/documents", response_model=DocumentsResponse, responses=errors(413, 503))
-def documents(engine: Live) -> DocumentsResponse:
-    return documents_response(engine.snapshot().index)
+    @routes.get("/documents", response_model=DocumentsResponse, responses=listing)
+    def documents(engine: Engine = Depends(engine_of)) -> DocumentsResponse:
+        return documents_response(engine.snapshot().index)
 
+    @routes.get("/documents/{doc_id}", response_model=DocumentDetail, responses=lookups)
+    def document(doc_id: str, engine: Engine = Depends(engine_of)) -> DocumentDetail:
+        return document_detail(lookup.document(engine.snapshot().index, doc_id))
 
-# 422 is listed where FastAPI would otherwise describe its own validation error body.
-@router.get(
-    "/documents/{doc_id}", response_model=DocumentDetail, responses=errors(404, 413, 422, 503)
-)
-def document(doc_id: str, engine: Live) -> DocumentDetail:
-    return document_detail(lookup.document(engine.snapshot().index, doc_id))
+    @routes.get(
+        "/documents/{doc_id}/pages/{number}",
+        response_model=PageOut,
+        responses=lookups,
+    )
+    def page(doc_id: str, number: int, engine: Engine = Depends(engine_of)) -> PageOut:
+        """The stored text of one page: what a citation points to."""
+        return page_out(*lookup.page(engine.snapshot().index, doc_id, number))
 
+    @routes.get("/index", response_model=IndexResponse, responses=listing)
+    def index_manifest(engine: Engine = Depends(engine_of)) -> IndexResponse:
+        """What built the index in service: model, chunking, documents, library versions."""
+        return index_response(engine.snapshot().index)
 
-@router.get(
-    "/documents/{doc_id}/pages/{number}",
-    response_model=PageOut,
-    responses=errors(404, 413, 422, 503),
-)
-def page(doc_id: str, number: int, engine: Live) -> PageOut:
-    """The stored text of one page: what a citation points to."""
-    return page_out(*lookup.page(engine.snapshot().index, doc_id, number))
-
-
-@router.get("/index", response_model=IndexResponse, responses=errors(413, 503))
-def index_manifest(engine: Live) -> IndexResponse:
-    """What built the index in service: model, chunking, documents, library versions."""
-    return index_response(engine.snapshot().index)
+    return routes

@@ -8,15 +8,21 @@ from index.store import Index
 from ingest.models import Document, Heading, Page
 from service.answering import Citation
 from service.engine import AskResult, SearchHits
+from service.jobs import FileResult, Job, JobState
+from service.library import CollectionInfo
 from service.schemas import (
     AskResponse,
     CitationOut,
+    CollectionOut,
     DocumentDetail,
     DocumentOut,
     DocumentsResponse,
+    FileOut,
     HeadingOut,
     HitOut,
     IndexResponse,
+    JobAccepted,
+    JobOut,
     PageOut,
     PageSummary,
     SearchResponse,
@@ -119,3 +125,41 @@ def index_response(index: Index) -> IndexResponse:
 
 def _headings(headings: tuple[Heading, ...]) -> list[HeadingOut]:
     return [HeadingOut(text=h.text, level=h.level) for h in headings]
+
+
+def collection_out(info: CollectionInfo) -> CollectionOut:
+    return CollectionOut(name=info.name, index_version=info.index_version, documents=info.documents)
+
+
+def job_url(job_id: str) -> str:
+    return f"/v1/jobs/{job_id}"
+
+
+def job_accepted(job: Job) -> JobAccepted:
+    return JobAccepted(job_id=job.id, state=job.state.value, url=job_url(job.id))
+
+
+def job_out(job: Job) -> JobOut:
+    return JobOut(
+        job_id=job.id,
+        collection=job.spec.collection,
+        state=job.state.value,
+        files=[_file_out(result) for result in job.results],
+        removed=list(job.spec.remove) if job.state is JobState.SUCCEEDED else [],
+        index_version=job.version,
+        error=job.error,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+    )
+
+
+def _file_out(result: FileResult) -> FileOut:
+    return FileOut(
+        name=result.name,
+        status=result.status,
+        reason=result.reason,
+        pages=result.pages,
+        chunks=result.chunks,
+        doc_id=result.doc_id,
+    )

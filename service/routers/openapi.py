@@ -1,4 +1,4 @@
-"""The error responses each route documents, so that /openapi.json states every status it sends."""
+"""The responses each route documents, so that /openapi.json states every status it sends."""
 
 from __future__ import annotations
 
@@ -7,13 +7,35 @@ from typing import Any
 from service.schemas import ErrorOut
 
 _ERRORS = {
-    404: "No such document or page.",
-    413: "The request body is over the size limit.",
+    404: "No such collection, document, page or job; the detail says which.",
+    409: "The collection's state does not allow it: it exists already, has an upload or job in "
+    "progress, or cannot be changed on this server; the detail says what to do.",
+    413: "The request body, or a file in it, is over a size limit; the detail says which.",
     422: "The request is not valid; the detail says why.",
-    503: "There is no usable index yet; the detail says what to do.",
+    429: "As many jobs are waiting as the server queues; try again when one has finished.",
+    503: "There is no usable index yet, or the server is shutting down; the detail says what to "
+    "do.",
 }
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The error responses a route can give, for its OpenAPI description."""
-    return {status: {"model": ErrorOut, "description": _ERRORS[status]} for status in statuses}
+    return {
+        status: {"model": ErrorOut, "description": _ERRORS[status]} for status in sorted(statuses)
+    }
+
+
+def accepted() -> dict[int | str, dict[str, Any]]:
+    """The 202 of a route that queues a job: its body (the route's model) and `Location`."""
+    return {
+        202: {
+            "description": "The job is queued; poll the URL in `Location` (and `url`) for its "
+            "state.",
+            "headers": {
+                "Location": {
+                    "description": "The job: /v1/jobs/{job_id}.",
+                    "schema": {"type": "string"},
+                }
+            },
+        }
+    }

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from service.deps import Live
+from service.deps import default_engine
+from service.engine import Engine
 from service.routers.openapi import errors
 from service.schemas import HealthResponse, ReadyResponse
 
@@ -18,6 +19,6 @@ def healthz() -> HealthResponse:
 
 
 @router.get("/readyz", response_model=ReadyResponse, responses=errors(413, 503))
-def readyz(engine: Live) -> ReadyResponse:
-    """The model is loaded and an index is ready to answer."""
+def readyz(engine: Engine = Depends(default_engine)) -> ReadyResponse:
+    """The model is loaded and the collection `default` has an index ready to answer."""
     return ReadyResponse(status="ready", index_version=engine.snapshot().index.version)

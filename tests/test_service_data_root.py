@@ -1,0 +1,116 @@
+"""The data-root app in process (fake embedder, whitespace chunks): what needs a job held still to
+be seen, the bounded queue (429) and deletion while a job runs (409), both refused with nothing
+left behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ingest.pipeline import IngestResult
+from service.app import create_app, upload_limits
+from service.data_root import DataRoot
+from service.engine import Engine
+from service.extractive import extractive
+from service.ingester import Chunking, Ingester
+from service.library import Library
+from service.settings import Settings
+from tests.conftest import WhitespaceTokenizer
+from tests.fakes import CHUNKING_CONFIG, FakeEmbedder
+
+PATIENCE = 30.0
+"""Seconds a test waits for a job to reach a state; only a failing test waits that long."""
+
+
+@dataclass(frozen=True)
+class GatedIngester(Ingester):
+    """An ingester whose jobs wait at `gate` before parsing, so that a test can hold one."""
+
+    gate: threading.Event = field(default_factory=threading.Event)
+
+    def parse(self, paths: Iterable[Path], on_file: Any = None) -> IngestResult:
+        if not self.gate.wait(PATIENCE):
+            raise AssertionError("the test never opened the gate")
+        return super().parse(paths, on_file)
+
+
+@pytest.fixture
+def gate() -> threading.Event:
+    return threading.Event()
+
+
+@pytest.fixture
+def client(tmp_path: Path, gate: threading.Event) -> Iterator[TestClient]:
+    settings = Settings(data_dir=tmp_path / "data", max_queued_jobs=1)
+    embedder = FakeEmbedder()
+    ingester = GatedIngester(
+        Chunking(WhitespaceTokenizer(), CHUNKING_CONFIG), embedder, 1024 * 1024, gate
+    )
+
+    def start() -> Library:
+        library = DataRoot(
+            settings.data_dir,
+            lambda c: Engine(c.index_dir, embedder, extractive(), collection=c.name),
+            ingester,
+            upload_limits(settings),
+            max_queued_jobs=settings.max_queued_jobs,
+        )
+        library.start()
+        return library
+
+    with TestClient(create_app(settings, start), raise_server_exceptions=False) as http:
+        yield http
+        gate.set()  # lets the runner's shutdown finish the held job
+
+
+def upload(client: TestClient, name: str) -> Any:
+    files = [("files", (name, f"{name}: the harbour opened in 1987.".encode()))]
+    return client.post("/v1/collections/held/documents", files=files)
+
+
+def state(client: TestClient, url: str, wanted: str) -> dict[str, Any]:
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = client.get(url).json()
+        if job["state"] == wanted:
+            return job
+        time.sleep(0.01)
+    raise AssertionError(f"{url} never reached {wanted}: {job}")
+
+
+def test_a_full_queue_answers_429_and_a_busy_collection_409(
+    client: TestClient, gate: threading.Event, tmp_path: Path
+) -> None:
+    assert client.post("/v1/collections", json={"name": "held"}).status_code == 201
+    staging = tmp_path / "data" / "collections" / "held" / "uploads"
+    running = upload(client, "a.txt").json()["url"]
+    state(client, running, "running")  # held at the gate
+    waiting = upload(client, "b.txt")
+    assert waiting.status_code == 202, waiting.text
+    staged = set(staging.glob("*/*"))
+    assert {path.name for path in staged} == {"b.txt"}  # a.txt is in the originals by now
+
+    refused = upload(client, "c.txt")
+    assert refused.status_code == 429, refused.text
+    assert "1 jobs are waiting" in refused.json()["detail"]
+    assert set(staging.glob("*/*")) == staged  # c.txt was not kept
+    busy = client.delete("/v1/collections/held")
+    assert busy.status_code == 409 and "in progress" in busy.json()["detail"]
+
+    gate.set()
+    first = state(client, running, "succeeded")
+    second = state(client, waiting.json()["url"], "succeeded")
+    assert [f["name"] for f in first["files"]] == ["a.txt"]
+    assert [f["name"] for f in second["files"]] == ["b.txt"]
+    assert second["index_version"] > first["index_version"]
+    assert list(staging.iterdir()) == []
+    listing = client.get("/v1/collections").json()["collections"]
+    assert {"name": "held", "index_version": second["index_version"], "documents": 2} in listing
+    assert client.delete("/v1/collections/held").status_code == 204
