@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass as validated_dataclass
 
+from index.durable import fsync_dir, fsync_tree
 from index.embedder import EmbedderIdentity, Vectors
 from index.lexical import LexicalIndex
 from index.records import DocumentInfo, Records, write_records
@@ -338,12 +339,12 @@ def write_version(
         )
         (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
         reached("manifest-saved")
-        _fsync_tree(staging)
+        fsync_tree(staging)
         reached("staging-synced")
         version = root / f"v-{stamp}"
         staging.rename(version)
         reached("version-renamed")
-        _fsync_dir(root)
+        fsync_dir(root)
         reached("root-synced")
         _switch_current(root, version, reached)
     except BaseException:
@@ -378,7 +379,7 @@ def _switch_current(root: Path, version: Path, reached: Checkpoint) -> None:
     reached("link-created")
     temporary.replace(root / CURRENT)
     reached("current-switched")
-    _fsync_dir(root)
+    fsync_dir(root)
     reached("switch-synced")
 
 
@@ -400,23 +401,6 @@ def _collect_garbage(root: Path, keep: Sequence[Path | None], reached: Checkpoin
         else:
             continue
         reached("leftover-removed")
-
-
-def _fsync_tree(directory: Path) -> None:
-    for path in directory.rglob("*"):
-        if path.is_file():
-            with path.open("rb") as handle:
-                os.fsync(handle.fileno())
-    for path in [*sorted(p for p in directory.rglob("*") if p.is_dir()), directory]:
-        _fsync_dir(path)
-
-
-def _fsync_dir(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _library_versions() -> dict[str, str]:

@@ -23,7 +23,6 @@ without leaving work for the next one), and a refusal tells the client what to d
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import secrets
 import shutil
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, NewType, TypeVar
 
+from index.durable import fsync_dir
 from service.errors import ChanceryError
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -188,7 +188,7 @@ class CollectionRegistry(Generic[E]):
         except FileExistsError as exc:
             raise CollectionExistsError(f"a collection '{name}' already exists") from exc
         self._complete(collection)
-        _fsync_dir(self._collections)
+        fsync_dir(self._collections)
         return collection
 
     def ensure_default(self) -> Collection:
@@ -237,7 +237,7 @@ class CollectionRegistry(Generic[E]):
             trash.mkdir(parents=True, exist_ok=True)
             doomed = trash / f"{parsed}-{secrets.token_hex(8)}"
             collection.path.rename(doomed)
-            _fsync_dir(self._collections)
+            fsync_dir(self._collections)
             # Requests still holding the engine finish with it; it is freed when they let go.
             self._engines.pop(parsed, None)
         # The collection is already gone; files left by a failure here go with `sweep`.
@@ -282,11 +282,3 @@ class CollectionRegistry(Generic[E]):
 
 def _never(_: str) -> bool:
     return False
-
-
-def _fsync_dir(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -32,6 +32,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from index.durable import fsync_dir
 from ingest.ids import make_doc_id, readable_name
 from ingest.models import FileReport, FileStatus
 from service.errors import ChanceryError
@@ -205,7 +206,7 @@ class JobStore:
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
 
     def ids(self) -> list[str]:
         if not self.directory.is_dir():
@@ -449,11 +450,3 @@ def _no_version(_: str) -> str | None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _fsync_dir(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

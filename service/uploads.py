@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import os
 import re
 import shutil
 import unicodedata
@@ -39,6 +38,7 @@ from typing import Protocol
 
 import filetype  # type: ignore[import-untyped]
 
+from index.durable import fsync_dir, fsync_file
 from index.store import read_manifest
 from ingest.loaders import unsupported_reason
 from service.errors import ChanceryError
@@ -510,11 +510,10 @@ class Originals:
         created = not target.parent.exists()
         target.parent.mkdir(parents=True, exist_ok=True)
         path.replace(target)
-        with target.open("rb") as handle:
-            os.fsync(handle.fileno())
-        _fsync_dir(target.parent)
+        fsync_file(target)
+        fsync_dir(target.parent)
         if created:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         return target
 
     def find(self, file_name: str, sha256: str) -> Path | None:
@@ -557,11 +556,3 @@ def referenced_originals(index_dir: Path) -> set[tuple[str, str]]:
             for document in read_manifest(version).documents:
                 referenced.add((document.sha256, document.file_name))
     return referenced
-
-
-def _fsync_dir(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
