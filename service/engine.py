@@ -123,7 +123,11 @@ class Engine:
     def snapshot(self) -> Snapshot:
         version = current_version(self.root)
         if version is None:
-            raise NoIndexError(f"no index in {self.root} yet; run `chancery ingest` to build one")
+            # No server path in the message: it goes to HTTP clients too.
+            raise NoIndexError(
+                f"the collection '{self.collection}' has no documents yet; upload some to it, "
+                f"or add them with `chancery ingest --collection {self.collection} FILES`"
+            )
         snapshot = self._snapshot
         if snapshot is None:
             snapshot = self._load_first(version)

@@ -323,7 +323,9 @@ def test_server_without_an_index_is_alive_but_unavailable(tmp_path: Path) -> Non
             http.get("/readyz"),
         ):
             assert response.status_code == 503, response.text
-            assert "chancery ingest" in response.json()["detail"]
+            detail = response.json()["detail"]
+            assert "chancery ingest" in detail and "no documents yet" in detail
+            assert str(tmp_path) not in detail  # no server paths for HTTP clients
 
 
 # -- load ----------------------------------------------------------------------------------------
