@@ -25,14 +25,15 @@ $(STAMP): pyproject.toml constraints.txt
 samples: setup
 	$(BIN)/python samples/generate.py --check
 
-DEMO_INDEX := var/demo-index
+# The demo serves a data root, so uploads and collections work as in production.
+DEMO_DATA := var/demo
 DEMO_FILES := samples/northland-national-security-strategy.pdf samples/northland-energy-brief.md samples/astoria-relations-note.html
 
 demo: setup
-	$(BIN)/chancery ingest $(DEMO_FILES) --index $(DEMO_INDEX)
-	$(BIN)/chancery ask "Who is responsible for coordinating the implementation of the strategy?" --index $(DEMO_INDEX)
+	CHANCERY_DATA_DIR=$(DEMO_DATA) $(BIN)/chancery ingest $(DEMO_FILES) --collection default
+	CHANCERY_DATA_DIR=$(DEMO_DATA) $(BIN)/chancery ask "Who is responsible for coordinating the implementation of the strategy?" --collection default
 	@echo "Serving on http://127.0.0.1:8000 (API docs at /docs); Ctrl-C stops it."
-	$(BIN)/chancery serve --index $(DEMO_INDEX) --host 127.0.0.1 --port 8000
+	CHANCERY_DATA_DIR=$(DEMO_DATA) $(BIN)/chancery serve --host 127.0.0.1 --port 8000
 
 # Answers must not depend on the CPU's arithmetic: the whole suite runs in fp32, which every
 # x86-64 CPU has; where the CPU has native bf16, the tests that check answers run again in it.
