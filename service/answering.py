@@ -32,6 +32,11 @@ class Citation:
     quote_end: int
     chunk_id: str
     score: float
+    answer_start: int
+    """Offset in the answer text of the sentence this citation supports, its marker `[n]`
+    excluded: `answer.text[answer_start:answer_end]` is the claim a reader checks against
+    `quote`. A citation that several sentences share points to the first of them."""
+    answer_end: int
 
 
 @dataclass(frozen=True)

@@ -46,10 +46,13 @@ def cite(
     page_number: int,
     quote: str,
     score: float,
+    *,
+    answer_span: tuple[int, int],
     near: int | None = None,
 ) -> Citation | None:
-    """The citation of `quote` on page `page_number` of the passage's document, or None when
-    the stored page does not hold the quote verbatim."""
+    """The citation of `quote` on page `page_number` of the passage's document, supporting
+    the sentence at `answer_span` of the answer text, or None when the stored page does not
+    hold the quote verbatim."""
     chunk = hit.chunk
     page = pages.page(chunk.doc_id, page_number)
     found = None if page is None else locate(quote, page.text, near)
@@ -66,6 +69,8 @@ def cite(
         quote_end=found[1],
         chunk_id=chunk.chunk_id,
         score=score,
+        answer_start=answer_span[0],
+        answer_end=answer_span[1],
     )
 
 

@@ -148,10 +148,10 @@ class ExtractiveAnswerer:
             min_coverage=config.min_coverage,
         ):
             return abstain.abstention(question, hits, signals, config.english_only)
-        sentences, citations = self._cite(self._choose(candidates))
+        text, citations = self._cite(self._choose(candidates))
         if not citations:
             return abstain.abstention(question, hits, signals, config.english_only)
-        return Answer(" ".join(sentences), False, citations, hits, signals)
+        return Answer(text, False, citations, hits, signals)
 
     def _candidates(
         self, hits: Sequence[Hit], query: Vectors, terms: set[str], sources: bool
@@ -229,23 +229,28 @@ class ExtractiveAnswerer:
                 chosen.append(candidate)
         return chosen
 
-    def _cite(self, chosen: list[_Candidate]) -> tuple[list[str], list[Citation]]:
-        sentences: list[str] = []
+    def _cite(self, chosen: list[_Candidate]) -> tuple[str, list[Citation]]:
+        """The answer text, "sentence [n]" joined by spaces, and its citations."""
+        text = ""
         numbering = Numbering()
         for candidate in chosen:
             chunk = candidate.hit.chunk
             page = chunk.page_at(candidate.span.start)
+            # Where the sentence will stand if its quote checks out; a dropped one takes no room.
+            separator = " " if text else ""
+            start = len(text) + len(separator)
             citation = cite(
                 self._index.records,
                 candidate.hit,
                 page,
                 candidate.text,
                 round(candidate.score, 4),
+                answer_span=(start, start + len(candidate.text)),
                 near=_offset_on_page(candidate.span.start, page - chunk.page_start, chunk),
             )
             if citation is not None:
-                sentences.append(f"{candidate.text} [{numbering.number(citation)}]")
-        return sentences, numbering.citations
+                text += f"{separator}{candidate.text} [{numbering.number(citation)}]"
+        return text, numbering.citations
 
 
 def _offset_on_page(start: int, pages_in: int, chunk: Chunk) -> int | None:

@@ -93,6 +93,12 @@ class _Question(BaseModel):
 
 class AskRequest(_Question):
     k: Count = Field(default=8, ge=1, le=50, description="Passages to read the answer from.")
+    stream: bool = Field(
+        default=False,
+        strict=True,
+        description="Answer as server-sent events (text/event-stream): `passages`, then one "
+        "`sentence` per answer sentence or one `abstained`, then `done`.",
+    )
 
 
 class SearchRequest(_Question):
@@ -125,6 +131,12 @@ class CitationOut(BaseModel):
     quote_end: int
     chunk_id: str
     score: float
+    answer_start: int = Field(
+        description="Offset in the answer of the sentence this citation supports, its marker "
+        "[n] excluded: answer[answer_start:answer_end] is that sentence. A citation several "
+        "sentences share points to the first."
+    )
+    answer_end: int
 
 
 class AskResponse(BaseModel):
@@ -133,6 +145,34 @@ class AskResponse(BaseModel):
     citations: list[CitationOut]
     passages: list[HitOut]
     collection: str = Field(description="The collection that answered.")
+    index_version: str
+    timings_ms: dict[str, float]
+
+
+class PassagesEvent(BaseModel):
+    """The `passages` event of a streamed answer: what the answer is read from."""
+
+    passages: list[HitOut]
+
+
+class SentenceEvent(BaseModel):
+    """A `sentence` event: one sentence of the answer, marker excluded, and its citations."""
+
+    text: str
+    citations: list[CitationOut]
+
+
+class AbstainedEvent(BaseModel):
+    """The `abstained` event, in place of sentences: why there is no answer."""
+
+    answer: str
+    passages: list[HitOut]
+
+
+class DoneEvent(BaseModel):
+    """The `done` event that ends every stream."""
+
+    collection: str
     index_version: str
     timings_ms: dict[str, float]
 

@@ -11,6 +11,7 @@ every citation is marked, only the passages given are cited, and an abstention c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +43,7 @@ ANSWERABLE = (
 UNANSWERABLE = ("What does the strategy say about Portugal's navy?",)
 QUESTIONS = ANSWERABLE + UNANSWERABLE
 K = 4
+_LEADING_MARKERS = re.compile(r"(?:\s*\[\d+\])+")
 
 
 class AnswererContract:
@@ -106,6 +108,19 @@ class AnswererContract:
                 assert citation.quote.strip()
                 assert citation.page_label == page.label
                 assert citation.doc == files[citation.doc_id]
+
+    def test_every_citation_points_to_the_sentence_it_supports(
+        self, answered: list[tuple[str, list[Hit], Answer]]
+    ) -> None:
+        for question, _, answer in answered:
+            for n, citation in enumerate(answer.citations, start=1):
+                start, end = citation.answer_start, citation.answer_end
+                sentence = answer.text[start:end]
+                assert 0 <= start < end <= len(answer.text), (question, citation)
+                assert sentence.strip() == sentence and markers(sentence) == [], sentence
+                # The markers right after the sentence, if several cite it, include its own.
+                after = _LEADING_MARKERS.match(answer.text, end)
+                assert after is not None and n in markers(after.group()), (question, answer.text)
 
     def test_markers_and_citations_match_one_to_one(
         self, answered: list[tuple[str, list[Hit], Answer]]

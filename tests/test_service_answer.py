@@ -96,6 +96,50 @@ def test_a_quote_missing_from_its_page_is_dropped_with_its_sentence(
     assert "Lindqvist" not in answer.text
 
 
+def test_a_dropped_sentence_takes_no_room_in_the_answer(
+    index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = _ask(index, FOOTNOTE)
+    assert len(whole.citations) >= 2
+    first, kept = whole.citations[0], whole.citations[1:]
+    real_page = index.records.page
+
+    def tampered(doc_id: str, number: int) -> Page | None:
+        page = real_page(doc_id, number)
+        if page is None or (doc_id, number) != (first.doc_id, first.page):
+            return page
+        return Page(page.number, page.text.replace(first.quote, "(removed)"), page.label)
+
+    monkeypatch.setattr(index.records, "page", tampered)
+    answer = _ask(index, FOOTNOTE)
+    assert [c.quote for c in answer.citations] == [c.quote for c in kept]
+    assert answer.citations[0].answer_start == 0
+    for citation in answer.citations:
+        assert answer.text[citation.answer_start : citation.answer_end] == citation.quote
+
+
+def test_each_citation_points_to_its_sentence_in_the_answer_and_its_quote_on_the_page(
+    index: Index,
+) -> None:
+    checked = 0
+    for question in QUESTIONS:
+        answer = _ask(index, question)
+        end = 0
+        for n, citation in enumerate(answer.citations, start=1):
+            # The extractive answer's sentence is the quote itself; the marker follows it.
+            start = citation.answer_start
+            assert answer.text[start : citation.answer_end] == citation.quote, question
+            assert answer.text[citation.answer_end :].startswith(f" [{n}]"), question
+            assert start == 0 or answer.text[start - 2 : start] == "] ", question
+            assert start >= end  # sentences follow one another, each cited once
+            end = citation.answer_end
+            page = index.records.page(citation.doc_id, citation.page)
+            assert page is not None
+            assert page.text[citation.quote_start : citation.quote_end] == citation.quote
+            checked += 1
+    assert checked >= len(QUESTIONS)  # not vacuous: most questions are answered, some twice
+
+
 def test_names_the_documents_never_mention_make_it_abstain(index: Index) -> None:
     answer = _ask(index, PORTUGAL)
     assert answer.abstained and answer.text == ABSTAIN_MESSAGE

@@ -32,7 +32,9 @@ def _hit(doc_id: str = "energy.txt") -> Hit:
 
 
 def _citation(page: int = 2, quote: str = "Prices rose.") -> Citation:
-    return Citation("energy.txt", "Energy.txt", "Energy note", page, None, quote, 0, 1, "c1", 0.5)
+    return Citation(
+        "energy.txt", "Energy.txt", "Energy note", page, None, quote, 0, 1, "c1", 0.5, 0, 1
+    )
 
 
 def test_locate_gives_the_offsets_of_the_first_occurrence() -> None:
@@ -53,7 +55,7 @@ def test_locate_refuses_a_quote_that_is_not_there_verbatim(quote: str) -> None:
 
 
 def test_cite_carries_the_page_label_offsets_and_passage() -> None:
-    citation = cite(PAGES, _hit(), 2, "Prices rose.", 0.75)
+    citation = cite(PAGES, _hit(), 2, "Prices rose.", 0.75, answer_span=(14, 26))
     assert citation == Citation(
         doc_id="energy.txt",
         doc="Energy.txt",
@@ -65,14 +67,17 @@ def test_cite_carries_the_page_label_offsets_and_passage() -> None:
         quote_end=57,
         chunk_id="c1",
         score=0.75,
+        answer_start=14,
+        answer_end=26,
     )
     assert PAGE_TEXT[45:57] == "Prices rose."
 
 
 def test_cite_refuses_a_page_that_does_not_hold_the_quote() -> None:
-    assert cite(PAGES, _hit(), 2, "Prices fell.", 0.75) is None
-    assert cite(PAGES, _hit(), 3, "Prices rose.", 0.75) is None
-    assert cite(PAGES, _hit("other.txt"), 2, "Prices rose.", 0.75) is None
+    span = (0, 12)
+    assert cite(PAGES, _hit(), 2, "Prices fell.", 0.75, answer_span=span) is None
+    assert cite(PAGES, _hit(), 3, "Prices rose.", 0.75, answer_span=span) is None
+    assert cite(PAGES, _hit("other.txt"), 2, "Prices rose.", 0.75, answer_span=span) is None
 
 
 def test_numbering_reuses_the_number_of_a_quote_cited_again() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import subprocess
 import sys
@@ -65,6 +66,8 @@ CITATION_FIELDS = {
     "quote_end",
     "chunk_id",
     "score",
+    "answer_start",
+    "answer_end",
 }
 
 
@@ -119,6 +122,21 @@ def ask(client: httpx.Client, question: str, **extra: Any) -> dict[str, Any]:
     return body
 
 
+def ask_streamed(
+    client: httpx.Client, question: str, path: str = "/v1/ask"
+) -> list[tuple[str, dict[str, Any]]]:
+    """The server-sent events of a streamed answer, in the order they came."""
+    response = client.post(path, json={"question": question, "stream": True})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = []
+    for block in response.text.split("\n\n"):
+        if block:
+            fields = dict(line.split(": ", 1) for line in block.split("\n"))
+            events.append((fields["event"], json.loads(fields["data"])))
+    return events
+
+
 def copy_index(source: Path, target: Path) -> None:
     """A copy of an index folder; its `current` link is relative, so it points into the copy."""
     shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns(".lock"))
@@ -137,6 +155,38 @@ def test_answer_cites_the_page_that_holds_it(
     assert all(set(c) == CITATION_FIELDS for c in body["citations"])
     cited = [(c["doc"], c["page"]) for c in body["citations"]]
     assert (REFERENCE, page) in cited, (cited, body["answer"])
+
+
+@pytest.mark.parametrize("path", ["/v1/ask", "/v1/collections/default/ask"])
+def test_a_streamed_answer_sends_passages_then_its_cited_sentences_then_done(
+    client: httpx.Client, path: str
+) -> None:
+    question = PAGE_QUESTIONS[0][0]
+    whole = ask(client, question)
+    events = ask_streamed(client, question, path)
+    names = [name for name, _ in events]
+    sentences = [data for name, data in events if name == "sentence"]
+    assert not whole["abstained"] and sentences
+    assert names == ["passages", *["sentence"] * len(sentences), "done"]
+    assert events[0][1] == {"passages": whole["passages"]}
+    assert [c for s in sentences for c in s["citations"]] == whole["citations"]
+    for sentence in sentences:
+        for citation in sentence["citations"]:
+            start, end = citation["answer_start"], citation["answer_end"]
+            assert whole["answer"][start:end] == sentence["text"]
+    done = events[-1][1]
+    assert (done["collection"], done["index_version"]) == ("default", whole["index_version"])
+    assert set(done["timings_ms"]) == set(whole["timings_ms"])
+
+
+def test_a_streamed_abstention_sends_passages_then_abstained_then_done(
+    client: httpx.Client,
+) -> None:
+    whole = ask(client, UNANSWERABLE)
+    events = ask_streamed(client, UNANSWERABLE)
+    assert whole["abstained"]
+    assert [name for name, _ in events] == ["passages", "abstained", "done"]
+    assert events[1][1] == {"answer": whole["answer"], "passages": whole["passages"]}
 
 
 def test_unanswerable_question_abstains_with_passages_and_no_citations(
@@ -165,6 +215,8 @@ def test_every_quote_is_on_its_page_and_every_marker_in_the_answer(
             assert page["number"] == citation["page"] and page["doc"] == citation["doc"]
             start, end = citation["quote_start"], citation["quote_end"]
             assert page["text"][start:end] == citation["quote"], (citation, page["text"])
+            start, end = citation["answer_start"], citation["answer_end"]
+            assert body["answer"][start:end] == citation["quote"], (citation, body["answer"])
             checked += 1
         assert [c["n"] for c in body["citations"]] == list(range(1, len(body["citations"]) + 1))
     assert checked >= 6

@@ -3,6 +3,8 @@ the request schemas state the limits the server enforces."""
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -106,6 +108,23 @@ def test_request_schemas_state_the_limits_the_server_enforces(
     assert (docs["minItems"], docs["maxItems"]) == (1, MAX_DOCS)
     item = docs["items"]
     assert (item["type"], item["minLength"], item["maxLength"]) == ("string", 1, MAX_DOC_NAME_CHARS)
+
+
+@pytest.mark.parametrize("path", ["/v1/ask", "/v1/collections/{name}/ask"])
+def test_ask_states_that_it_can_answer_with_server_sent_events(
+    spec: dict[str, Any], path: str
+) -> None:
+    content = spec["paths"][path]["post"]["responses"]["200"]["content"]
+    assert set(content) == {"application/json", "text/event-stream"}
+    events = content["text/event-stream"]["schema"]["oneOf"]
+    names = [e["properties"]["event"]["const"] for e in events]
+    assert names == ["passages", "sentence", "abstained", "done"]
+    # Each event's data refers only to models the document lists.
+    refs = re.findall(r'"#/components/schemas/(\w+)"', json.dumps(events))
+    assert refs and set(refs) <= set(spec["components"]["schemas"])
+    stream = spec["components"]["schemas"]["AskRequest"]["properties"]["stream"]
+    assert (stream["type"], stream["default"]) == ("boolean", False)
+    assert "stream" not in spec["components"]["schemas"]["SearchRequest"]["properties"]
 
 
 def test_search_mode_is_an_enumeration(spec: dict[str, Any]) -> None:

@@ -123,6 +123,12 @@ def test_k_must_be_a_number_without_a_fraction(client: TestClient, k: Any) -> No
     assert _detail(client.post("/v1/ask", content=body, headers=JSON), 422).startswith("k: ")
 
 
+@pytest.mark.parametrize("stream", ["true", 1, 0, None, [True]])
+def test_stream_must_be_a_boolean(client: TestClient, stream: Any) -> None:
+    body = json.dumps({"question": "gas storage", "stream": stream}).encode()
+    assert _detail(client.post("/v1/ask", content=body, headers=JSON), 422).startswith("stream: ")
+
+
 def test_k_written_with_a_zero_fraction_is_that_integer(client: TestClient) -> None:
     # JSON has one kind of number: to JSON Schema, and so to the published schema, 3.0 is 3.
     response = client.post("/v1/search", json={"question": "gas storage", "k": 3.0})

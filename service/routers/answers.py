@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from service.deps import EngineSource
 from service.engine import Engine
-from service.routers.mapping import ask_response, search_response
-from service.routers.openapi import errors
-from service.schemas import AskRequest, AskResponse, SearchRequest, SearchResponse
+from service.routers.mapping import ask_events, ask_response, search_response
+from service.routers.openapi import errors, event_stream
+from service.schemas import (
+    AbstainedEvent,
+    AskRequest,
+    AskResponse,
+    DoneEvent,
+    PassagesEvent,
+    SearchRequest,
+    SearchResponse,
+    SentenceEvent,
+)
 
 
 def router(source: EngineSource) -> APIRouter:
@@ -18,10 +29,29 @@ def router(source: EngineSource) -> APIRouter:
     engine_of = source.dependency
     failures = errors(*{404, 413, 422, 503, *source.errors})
 
-    @routes.post("/ask", response_model=AskResponse, responses=failures)
-    def ask(request: AskRequest, engine: Engine = Depends(engine_of)) -> AskResponse:
+    streamed = event_stream(
+        "The answer: JSON, or with `stream` server-sent events `passages`, `sentence` (or "
+        "`abstained`) and `done`, each with a JSON `data` line.",
+        {
+            "passages": PassagesEvent,
+            "sentence": SentenceEvent,
+            "abstained": AbstainedEvent,
+            "done": DoneEvent,
+        },
+    )
+
+    @routes.post("/ask", response_model=AskResponse, responses={**failures, **streamed})
+    def ask(
+        request: AskRequest, engine: Engine = Depends(engine_of)
+    ) -> AskResponse | StreamingResponse:
         """A short answer built from the documents, each sentence cited to a page."""
-        return ask_response(engine.ask(request.question, request.k, request.docs))
+        result = engine.ask(request.question, request.k, request.docs)
+        if request.stream:
+            # The events are built before the first is sent, so an error is still an HTTP
+            # status; the extractive answer is whole as soon as it is computed anyway.
+            events = [_event(name, data) for name, data in ask_events(result)]
+            return StreamingResponse(iter(events), media_type="text/event-stream")
+        return ask_response(result)
 
     @routes.post("/search", response_model=SearchResponse, responses=failures)
     def search(request: SearchRequest, engine: Engine = Depends(engine_of)) -> SearchResponse:
@@ -31,3 +61,8 @@ def router(source: EngineSource) -> APIRouter:
         )
 
     return routes
+
+
+def _event(name: str, data: BaseModel) -> str:
+    """One server-sent event; JSON holds no raw newline, so `data` is one line."""
+    return f"event: {name}\ndata: {data.model_dump_json()}\n\n"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from pydantic import BaseModel
+
 from index.records import DocumentInfo
 from index.retrieve import Hit
 from index.store import Index
@@ -11,12 +15,14 @@ from service.engine import AskResult, SearchHits
 from service.jobs import FileResult, Job, JobState
 from service.library import CollectionInfo
 from service.schemas import (
+    AbstainedEvent,
     AskResponse,
     CitationOut,
     CollectionOut,
     DocumentDetail,
     DocumentOut,
     DocumentsResponse,
+    DoneEvent,
     FileOut,
     HeadingOut,
     HitOut,
@@ -25,7 +31,9 @@ from service.schemas import (
     JobOut,
     PageOut,
     PageSummary,
+    PassagesEvent,
     SearchResponse,
+    SentenceEvent,
 )
 
 
@@ -54,6 +62,8 @@ def citation_out(n: int, citation: Citation) -> CitationOut:
         quote_end=citation.quote_end,
         chunk_id=citation.chunk_id,
         score=citation.score,
+        answer_start=citation.answer_start,
+        answer_end=citation.answer_end,
     )
 
 
@@ -67,6 +77,31 @@ def ask_response(result: AskResult) -> AskResponse:
         collection=result.collection,
         index_version=result.index_version,
         timings_ms=result.timings_ms,
+    )
+
+
+def ask_events(result: AskResult) -> Iterator[tuple[str, BaseModel]]:
+    """A streamed answer as (event name, data): `passages`, then a `sentence` per cited
+    sentence in the order of the text, or `abstained`, then `done`. A sentence is the span its
+    citations give (`answer_start`, `answer_end`), so each answerer's text splits the same way."""
+    answer = result.answer
+    passages = [hit_out(hit) for hit in answer.passages]
+    yield "passages", PassagesEvent(passages=passages)
+    if answer.abstained:
+        yield "abstained", AbstainedEvent(answer=answer.text, passages=passages)
+    sentences: dict[tuple[int, int], list[CitationOut]] = {}
+    for n, citation in enumerate(answer.citations, start=1):
+        span = (citation.answer_start, citation.answer_end)
+        sentences.setdefault(span, []).append(citation_out(n, citation))
+    for (start, end), citations in sorted(sentences.items()):
+        yield "sentence", SentenceEvent(text=answer.text[start:end], citations=citations)
+    yield (
+        "done",
+        DoneEvent(
+            collection=result.collection,
+            index_version=result.index_version,
+            timings_ms=result.timings_ms,
+        ),
     )
 
 

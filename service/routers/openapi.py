@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from pydantic import BaseModel
 
 from service.schemas import ErrorOut
 
@@ -38,4 +41,34 @@ def accepted() -> dict[int | str, dict[str, Any]]:
                 }
             },
         }
+    }
+
+
+def event_stream(
+    description: str, events: Mapping[str, type[BaseModel]]
+) -> dict[int | str, dict[str, Any]]:
+    """A 200 that is JSON (the route's model) or, when the request asks for it, server-sent
+    events, each described as OpenAPI 3.1 describes an item of `text/event-stream`: its `event`
+    name and its `data`, one JSON document of that event's model."""
+    schema = {"oneOf": [_event_schema(name, model) for name, model in events.items()]}
+    return {200: {"description": description, "content": {"text/event-stream": {"schema": schema}}}}
+
+
+def _event_schema(name: str, model: type[BaseModel]) -> dict[str, Any]:
+    data = model.model_json_schema(
+        ref_template="#/components/schemas/{model}", mode="serialization"
+    )
+    # The models it refers to (HitOut, CitationOut) are the JSON answer's, in the components.
+    data.pop("$defs", None)
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": name},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": data,
+            },
+        },
     }
