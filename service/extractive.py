@@ -30,6 +30,7 @@ from ingest.models import Chunk
 from service import abstain
 from service.answering import Answer, AnswererFactory, Citation
 from service.citations import Numbering, cite
+from service.leading import dangles, standalone_first
 from service.terms import content_terms, term_weights
 
 _ASKS_NUMBER = re.compile(
@@ -227,7 +228,16 @@ class ExtractiveAnswerer:
                 for c in chosen
             ):
                 chosen.append(candidate)
-        return chosen
+        if all(dangles(c.text) for c in chosen):
+            # Only illustrations made the cut: lead with the best standalone sentence that
+            # clears the floor, if one does, in place of the weakest.
+            standalone = next(
+                (c for c in ranked if c.score >= floor and not dangles(c.text)),
+                None,
+            )
+            if standalone is not None:
+                chosen = [standalone, *chosen[: self._config.max_sentences - 1]]
+        return standalone_first(chosen, lambda c: c.text)
 
     def _cite(self, chosen: list[_Candidate]) -> tuple[str, list[Citation]]:
         """The answer text, "sentence [n]" joined by spaces, and its citations."""
