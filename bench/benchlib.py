@@ -15,16 +15,20 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from eval.gold import GoldQuestion, load_gold
+
+if TYPE_CHECKING:
+    from index.embedder import Embedder
+    from index.store import Index
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -184,3 +188,26 @@ def samples_generator() -> ModuleType:
     sys.modules[spec.name] = module  # dataclasses in the module look themselves up here
     spec.loader.exec_module(module)
     return module
+
+
+@contextlib.contextmanager
+def corpus_index() -> Iterator[tuple[Index, Embedder]]:
+    """The reference corpus indexed with the default settings in a temporary folder, loaded,
+    and the embedder that built it; closed and removed afterwards."""
+    import tempfile
+
+    from index.store import load_index
+    from service.build import build_ingester
+    from service.settings import Settings
+
+    corpus = require_corpus()
+    ingester = build_ingester(Settings())
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        files = [corpus / REFERENCE_PDF, corpus / REFERENCE_TXT]
+        ingester.update(root, ingester.parse(files).documents)
+        index = load_index(root, ingester.embedder.identity)
+        try:
+            yield index, ingester.embedder
+        finally:
+            index.close()

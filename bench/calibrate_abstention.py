@@ -31,10 +31,8 @@ import argparse
 import hashlib
 import json
 import math
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,9 +43,9 @@ from benchlib import (
     REFERENCE_TXT,
     REPO,
     RESULTS,
+    corpus_index,
     markdown_table,
     quiet_libraries,
-    require_corpus,
     write_results,
 )
 
@@ -80,20 +78,10 @@ def compute_signals() -> list[Row]:
     """One pass of retrieval and the answerer over the gold set, the index built once."""
     # Imported here: a cached run should not pay for loading the model's libraries.
     from index.retrieve import Retriever
-    from index.store import load_index
-    from service.build import build_ingester
     from service.extractive import ExtractiveAnswerer
-    from service.settings import Settings
 
-    corpus = require_corpus()
-    ingester = build_ingester(Settings())
-    embedder = ingester.embedder
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        files = [corpus / REFERENCE_PDF, corpus / REFERENCE_TXT]
-        ingester.update(root, ingester.parse(files).documents)
-        index = load_index(root, embedder.identity)
+    with corpus_index() as (index, embedder):
         retriever = Retriever(index, embedder)
         answerer = ExtractiveAnswerer(
             index, embedder, AnswerConfig(min_similarity=-1.0, min_coverage=-1.0)
@@ -111,7 +99,6 @@ def compute_signals() -> list[Row]:
                     **signals,
                 }
             )
-        index.close()
     return rows
 
 

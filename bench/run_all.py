@@ -20,6 +20,7 @@ BENCHMARKS = (
     "retrieval_quality",
     "search_latency",
     "http_latency",
+    "page_render",
     "job_throughput",
     "calibrate_abstention",
 )

@@ -75,6 +75,8 @@ class RunOptions:
     k: int = 10
     answer_k: int = 8
     progress: bool = True
+    answerer: str | None = None
+    """The answerer to ask for (`extractive`, `generative`); None: the service's default."""
 
 
 class _Searched(BaseModel):
@@ -90,6 +92,9 @@ class _Answered(BaseModel):
     abstained: bool
     citations: tuple[Citation, ...]
     timings_ms: dict[str, float] = {}
+    # Services from before the generative answerer sent neither.
+    answerer: str = "extractive"
+    fallback: str | None = None
 
 
 def evaluate_gold(
@@ -106,6 +111,7 @@ def evaluate_gold(
         gold=str(gold_path),
         gold_sha256=hashlib.sha256(gold_path.read_bytes()).hexdigest(),
         mode=options.mode,
+        answerer=options.answerer,
         target=target.name,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         code_version=code_version(),
@@ -153,7 +159,9 @@ def _evaluate(question: GoldQuestion, target: Target, options: RunOptions) -> Ru
     )
     search_ms = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
-    answered = _read(_Answered, target.ask(question.question, options.answer_k), "/v1/ask")
+    answered = _read(
+        _Answered, target.ask(question.question, options.answer_k, options.answerer), "/v1/ask"
+    )
     round_trip_ms = (time.perf_counter() - started) * 1000
     valid = tuple(
         (text := target.page_text(c.doc, c.page)) is not None and c.quote in text
@@ -183,6 +191,8 @@ def _evaluate(question: GoldQuestion, target: Target, options: RunOptions) -> Ru
         abstained=answered.abstained,
         citations=answered.citations,
         citation_valid=valid,
+        answered_by=answered.answerer,
+        fallback=answered.fallback,
         timings_ms=Timings(
             retrieval=round(sum(server.get(key, 0.0) for key in _RETRIEVAL_TIMINGS), 3),
             answering=server.get("answer_ms", 0.0),

@@ -110,6 +110,10 @@ class RunRow(_Record):
     citations: tuple[Citation, ...]
     citation_valid: tuple[bool, ...]
     """Whether each citation's quote stands verbatim on its page."""
+    answered_by: str = "extractive"
+    """The answerer that wrote the answer."""
+    fallback: str | None = None
+    """Why the answerer asked for did not, when another stood in."""
     timings_ms: Timings
     metrics: dict[str, Measure]
 
@@ -161,6 +165,8 @@ class RunMeta(_Record):
     gold: str
     gold_sha256: str
     mode: str
+    answerer: str | None = None
+    """The answerer the run asked for; None: the service's default."""
     target: str
     created_at: str
     code_version: str

@@ -46,8 +46,11 @@ class Target:
         payload: dict[str, Any] = response.json()
         return payload
 
-    def ask(self, question: str, k: int) -> dict[str, Any]:
-        return self._post("/v1/ask", {"question": question, "k": k})
+    def ask(self, question: str, k: int, answerer: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"question": question, "k": k}
+        if answerer is not None:
+            body["answerer"] = answerer
+        return self._post("/v1/ask", body)
 
     def search(self, question: str, k: int, mode: str) -> dict[str, Any]:
         return self._post("/v1/search", {"question": question, "k": k, "mode": mode})

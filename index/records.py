@@ -147,6 +147,14 @@ class Records:
         )
         return [(int(r[0]), _chunk(r[1:])) for r in found]
 
+    def headings_of(self, doc_id: str) -> list[tuple[int, tuple[str, ...]]]:
+        """Each chunk's row and heading path, in document order: a document's outline, without
+        reading its text."""
+        found = self._all(
+            "SELECT row, heading_path FROM chunks WHERE doc_id = ? ORDER BY row", [doc_id]
+        )
+        return [(int(r[0]), tuple(json.loads(str(r[1])))) for r in found]
+
     def sentences_of(self, chunk_rows: Sequence[int]) -> list[SentenceSpan]:
         if not chunk_rows:
             return []

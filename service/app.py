@@ -19,12 +19,15 @@ from service.handlers import install_error_handlers
 from service.library import Library
 from service.limits import Allowance, BodyLimit
 from service.multipart import MAX_PART_HEADER_BYTES
-from service.routers import answers, collections, documents, jobs, ops, uploads
+from service.page_images import PageCache, PageImages
+from service.pdf_workers import PdfWorkers
+from service.routers import answers, collections, documents, jobs, ops, pages, uploads, web
 from service.settings import Settings
 from service.uploads import UploadLimits
 
 COLLECTION_PREFIX = "/v1/collections/{name}"
 UPLOAD_PATH = re.compile(r"/v1/collections/[^/]+/documents")
+PAGE_CACHE = "cache/pages"
 _BOUNDARY_BYTES = 512
 """A part's boundary line and blank lines, generously: a boundary is at most 70 characters."""
 
@@ -46,6 +49,12 @@ def upload_body_bytes(limits: UploadLimits) -> int:
     )
 
 
+def page_images(settings: Settings) -> PageImages:
+    """Page images cached in the data root, shared by its collections; PDFium's workers start
+    on the first page drawn."""
+    return PageImages(PageCache(settings.data_dir / PAGE_CACHE), PdfWorkers())
+
+
 def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
     """The app; `start` makes its library ready (loading the model) once per process, before the
     first request is accepted; the library stops when the app shuts down."""
@@ -59,6 +68,7 @@ def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
         finally:
             # Waits a while for running jobs, off the event loop.
             await asyncio.to_thread(library.stop)
+            await asyncio.to_thread(images.close)
 
     app = FastAPI(
         title="Chancery",
@@ -67,6 +77,7 @@ def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    images = page_images(settings)
     limits = upload_limits(settings)
     app.add_middleware(
         BodyLimit,
@@ -75,11 +86,14 @@ def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
     )
     app.include_router(answers.router(DEFAULT_ENGINE), prefix="/v1")
     app.include_router(documents.router(DEFAULT_ENGINE), prefix="/v1")
+    app.include_router(pages.router(DEFAULT_ENGINE, images), prefix="/v1")
     app.include_router(collections.router, prefix="/v1")
     app.include_router(answers.router(NAMED_ENGINE), prefix=COLLECTION_PREFIX)
     app.include_router(documents.router(NAMED_ENGINE), prefix=COLLECTION_PREFIX)
+    app.include_router(pages.router(NAMED_ENGINE, images), prefix=COLLECTION_PREFIX)
     app.include_router(uploads.router(limits), prefix="/v1")
     app.include_router(jobs.router, prefix="/v1")
     app.include_router(ops.router)
+    web.install(app)
     install_error_handlers(app)
     return app

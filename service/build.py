@@ -15,6 +15,9 @@ from index.embedder import Embedder, SentenceTransformerEmbedder
 from index.model_files import ModelError, bundled_model_dir, verify_weights
 from index.tokenizer import ModelTokenizer
 from ingest.chunking import ChunkingConfig
+from service.answerers import EXTRACTIVE, AnswerersFactory, offer
+from service.answering import AnswererFactory
+from service.claims import ClaimRules
 from service.collections import (
     DEFAULT_COLLECTION,
     Collection,
@@ -22,6 +25,7 @@ from service.collections import (
     parse_name,
 )
 from service.engine import Engine
+from service.errors import ChanceryError
 from service.extractive import AnswerConfig, extractive
 from service.ingester import Chunking, Ingester
 from service.settings import Settings
@@ -85,6 +89,63 @@ def answer_config(settings: Settings) -> AnswerConfig:
     )
 
 
+class LlmSettingsError(ChanceryError):
+    """The settings ask for generative answers without saying which LLM."""
+
+    exit_code = 2
+
+
+def build_answerers(settings: Settings) -> AnswerersFactory:
+    """Extractive answers always; generative ones too when an LLM is configured."""
+    factories: dict[str, AnswererFactory] = {EXTRACTIVE: extractive(answer_config(settings))}
+    if settings.llm_base_url:
+        factories["generative"] = _generative(settings)
+    elif settings.answerer == "generative":
+        raise LlmSettingsError(
+            "CHANCERY_ANSWERER=generative needs an LLM: set CHANCERY_LLM_BASE_URL (an "
+            "OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1) and CHANCERY_LLM_MODEL"
+        )
+    return offer(factories, settings.answerer, settings.llm_fallback)
+
+
+def _generative(settings: Settings) -> AnswererFactory:
+    # Imported on use: LangChain and the OpenAI client take a second to import.
+    from service.generative import GenerativeConfig, generative
+    from service.llm import LangChainChat, LlmConfig
+    from service.tokens import tiktoken_cache_dir, token_counter
+
+    if not settings.llm_model:
+        raise LlmSettingsError(
+            "CHANCERY_LLM_BASE_URL is set but CHANCERY_LLM_MODEL is not: name the model the "
+            "server expects"
+        )
+    if settings.llm_max_tokens >= settings.llm_context_tokens:
+        raise LlmSettingsError(
+            "CHANCERY_LLM_MAX_TOKENS must be smaller than CHANCERY_LLM_CONTEXT_TOKENS, or no "
+            "passage fits in the prompt"
+        )
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    chat = LangChainChat(
+        LlmConfig(
+            base_url=settings.llm_base_url or "",
+            model=settings.llm_model,
+            api_key=key,
+            timeout_s=settings.llm_timeout_s,
+            max_tokens=settings.llm_max_tokens,
+            temperature=settings.llm_temperature,
+            json_output=settings.llm_json,
+        )
+    )
+    counter = token_counter(settings.llm_model, tiktoken_cache_dir(os.environ))
+    config = GenerativeConfig(
+        context_tokens=settings.llm_context_tokens,
+        answer_tokens=settings.llm_max_tokens,
+        json_output=settings.llm_json,
+        rules=ClaimRules(min_similarity=settings.claim_min_similarity),
+    )
+    return generative(chat, counter, config)
+
+
 def collection_index(settings: Settings, name: str) -> Path:
     """The index folder of the collection `name` in the data root; `default` is created when
     missing, as `chancery serve` would."""
@@ -101,9 +162,15 @@ def index_folder(settings: Settings) -> Path:
     return collection_index(settings, DEFAULT_COLLECTION)
 
 
-def build_engine(settings: Settings, embedder: Embedder, root: Path | None = None) -> Engine:
-    """The engine over `root` (default: the settings' index folder), answering extractively."""
-    return Engine(root or index_folder(settings), embedder, extractive(answer_config(settings)))
+def build_engine(
+    settings: Settings,
+    embedder: Embedder,
+    root: Path | None = None,
+    answerers: AnswerersFactory | None = None,
+) -> Engine:
+    """The engine over `root` (default: the settings' index folder), with `answerers` (default:
+    those the settings configure)."""
+    return Engine(root or index_folder(settings), embedder, answerers or build_answerers(settings))
 
 
 def build_app(
@@ -118,6 +185,9 @@ def build_app(
     from service.data_root import DataRoot
     from service.library import BareIndex, Library
 
+    # Before the server starts: settings that cannot work stop it with one sentence.
+    answerers = build_answerers(settings)
+
     def start() -> Library:
         import faiss
 
@@ -128,8 +198,7 @@ def build_app(
         faiss.omp_set_num_threads(1)
         serving = embedder or build_embedder(settings, threads=settings.embed_threads or 1).load()
         if not data_root:
-            return BareIndex(build_engine(settings, serving))
-        answerers = extractive(answer_config(settings))
+            return BareIndex(build_engine(settings, serving, answerers=answerers))
         library = DataRoot(
             settings.data_dir,
             lambda collection: Engine(

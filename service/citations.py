@@ -74,6 +74,25 @@ def cite(
     )
 
 
+def cite_in_chunk(
+    pages: PageSource,
+    hit: Hit,
+    start: int,
+    quote: str,
+    score: float,
+    *,
+    answer_span: tuple[int, int],
+) -> Citation | None:
+    """`cite` for a quote that starts at `start` of the passage's chunk: on the page that
+    offset stands on, looked for near where the chunk places it. (A chunk records where its
+    later pages begin, not where on its first page it starts.)"""
+    chunk = hit.chunk
+    page = chunk.page_at(start)
+    pages_in = page - chunk.page_start
+    near = start - chunk.page_breaks[pages_in - 1] if pages_in > 0 else None
+    return cite(pages, hit, page, quote, score, answer_span=answer_span, near=near)
+
+
 class Numbering:
     """Numbers citations in the order an answer first uses them; citing the same quote on the
     same page again reuses its number."""

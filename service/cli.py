@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from ingest.models import Chunk, Document
     from service.collections import CollectionRegistry
     from service.settings import Settings
+    from service.uploads import Originals
 
 _PREVIEW_CHARS = 90
 Request = TypeVar("Request", bound="BaseModel")
@@ -114,6 +116,19 @@ def _target(
     return settings.model_copy(update={"index_dir": root}), root
 
 
+def _originals(ctx: typer.Context, index: Path | None, collection: str | None) -> Originals | None:
+    """Where ingest keeps the files it read: the collection's originals, as uploads are kept,
+    so that the page viewer can show their pages. A bare index folder keeps none."""
+    settings = _settings(ctx)
+    if index is not None or (collection is None and settings.index_dir is not None):
+        return None
+    from service.collections import DEFAULT_COLLECTION, CollectionRegistry
+    from service.uploads import Originals
+
+    registry: CollectionRegistry[None] = CollectionRegistry(settings.data_dir, lambda _: None)
+    return Originals(registry.get(collection or DEFAULT_COLLECTION).originals_dir)
+
+
 @app.command(cls=_Command)
 def inspect(
     ctx: typer.Context,
@@ -174,6 +189,21 @@ CollectionOption = Annotated[
 ]
 
 
+class AnswererChoice(StrEnum):
+    EXTRACTIVE = "extractive"
+    GENERATIVE = "generative"
+
+
+AnswererOption = Annotated[
+    AnswererChoice | None,
+    typer.Option(
+        "--answerer",
+        help="extractive (quotes) or generative (an LLM's verified sentences; needs "
+        "CHANCERY_LLM_BASE_URL and CHANCERY_LLM_MODEL). Default: CHANCERY_ANSWERER.",
+    ),
+]
+
+
 @app.command(cls=_Command, short_help="Add new or changed files to an index.")
 def ingest(
     ctx: typer.Context,
@@ -214,6 +244,15 @@ def ingest(
         f"{progress.pages} pages, {outcome.embedded_chunks} chunks embedded "
         f"in {progress.elapsed:.1f} s ({'; '.join(notes)})"
     )
+    originals = _originals(ctx, index, collection)
+    if originals is not None:
+        from service.originals import keep_ingested
+
+        # Report and documents list the files that loaded in the same order.
+        loaded = zip(ingested.report.ok, ingested.documents, strict=True)
+        kept = [(report.path, document) for report, (document, _) in loaded]
+        for note in keep_ingested(originals, kept):
+            typer.echo(f"note: {note}", err=True)
     for failure in failures:
         typer.echo(f"failed: {failure.path}: {failure.reason}", err=True)
     for skipped in ingested.report.skipped:
@@ -309,6 +348,7 @@ def ask(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print exactly the /v1/ask response body.")
     ] = False,
+    answerer: AnswererOption = None,
 ) -> None:
     """Answer a question from the documents, citing a page for every sentence."""
     from index.store import require_index
@@ -316,11 +356,13 @@ def ask(
     from service.routers.mapping import ask_response
     from service.schemas import AskRequest
 
-    request = _validated(AskRequest, question=question, k=k, docs=doc)
+    request = _validated(
+        AskRequest, question=question, k=k, docs=doc, answerer=answerer.value if answerer else None
+    )
     settings, root = _target(ctx, index, collection)
     require_index(root)
     engine = build_engine(settings, build_embedder(settings))
-    response = ask_response(engine.ask(request.question, request.k, request.docs))
+    response = ask_response(engine.ask(request.question, request.k, request.docs, request.answerer))
     if as_json:
         typer.echo(response.model_dump_json())
         return
@@ -330,6 +372,10 @@ def ask(
     for citation in response.citations:
         label = f" (printed {citation.page_label})" if citation.page_label else ""
         typer.echo(f"[{citation.n}] {citation.doc}, p. {citation.page}{label}: “{citation.quote}”")
+    if response.fallback:
+        typer.echo(f"\n(answered by the {response.answerer} answerer: {response.fallback})")
+    for note in response.notes:
+        typer.echo(f"\n({note})")
     if response.abstained:
         for rank, passage in enumerate(response.passages[:3], start=1):
             pages = _span(passage.page_start, passage.page_end)
@@ -443,8 +489,12 @@ def eval_run(
         str | None, typer.Option("--url", help="A running service instead of --index.")
     ] = None,
     mode: Annotated[Mode, typer.Option("--mode", help="Retrieval mode to score.")] = Mode.HYBRID,
+    answerer: AnswererOption = None,
 ) -> None:
-    """Run every gold question through the public API; write run.json, report.md, report.html."""
+    """Run every gold question through the public API; write run.json, report.md, report.html.
+
+    With `--answerer generative`, the in-process service needs an LLM (CHANCERY_LLM_BASE_URL
+    and CHANCERY_LLM_MODEL, any OpenAI-compatible server); with --url, the service's own."""
     import httpx
 
     from eval.gold import GoldError
@@ -463,7 +513,11 @@ def eval_run(
         settings = _settings(ctx)
     # eval sees only the public API: in-process, it drives the app this process builds.
     target = http_target(url) if url else in_process_target(build_app(settings))
-    options = RunOptions(mode=mode.value, progress=sys.stderr.isatty())
+    options = RunOptions(
+        mode=mode.value,
+        progress=sys.stderr.isatty(),
+        answerer=answerer.value if answerer else None,
+    )
     try:
         with target as live:
             run = run_gold(gold, live, out, model_similarity(model_dir(settings)), options)

@@ -3,7 +3,8 @@
 Layout of a data root DATA_ROOT (`CHANCERY_DATA_DIR`, read by the entry points only):
 
     DATA_ROOT/collections/NAME/index/       the index folder, as `chancery ingest --index` writes it
-    DATA_ROOT/collections/NAME/originals/   uploaded files, content-addressed (service/uploads.py)
+    DATA_ROOT/collections/NAME/originals/   the files as they came (uploads, `chancery ingest
+                                            --collection`), content-addressed (service/uploads.py)
     DATA_ROOT/collections/NAME/uploads/     files of upload jobs that have not run yet
     DATA_ROOT/trash/                        collections being deleted
 

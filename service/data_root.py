@@ -3,9 +3,10 @@
 Layout of a data root DATA (`CHANCERY_DATA_DIR`):
 
     DATA/collections/NAME/index/       the index folder (versions, manifest, `current`)
-    DATA/collections/NAME/originals/   uploaded files as they came, by content
+    DATA/collections/NAME/originals/   uploaded and ingested files as they came, by content
     DATA/collections/NAME/uploads/     files staged for jobs that have not run yet
     DATA/jobs/<id>.json                one record per job, kept after it ends
+    DATA/cache/pages/                  page images drawn for the page viewer (page_images.py)
     DATA/trash/                        collections being deleted
 
 At startup, before anything is served, jobs a stopped process left queued or running are marked
@@ -37,7 +38,7 @@ from service.ingester import Ingester
 from service.jobs import FileResult, Job, JobFile, JobRunner, JobSpec, JobStore
 from service.library import CollectionInfo, collection_info, current_manifest
 from service.multipart import FILES_FIELD, FilePart
-from service.uploads import UploadBatch, UploadLimits
+from service.uploads import Originals, UploadBatch, UploadLimits
 
 log = logging.getLogger("chancery")
 
@@ -89,6 +90,9 @@ class DataRoot:
 
     def engine(self, name: str) -> Engine:
         return self.registry.engine(name)
+
+    def originals(self, name: str) -> Originals:
+        return Originals(self.registry.get(name).originals_dir)
 
     def collections(self) -> list[CollectionInfo]:
         return [_info(collection) for collection in self.registry.list()]

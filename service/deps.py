@@ -20,6 +20,7 @@ from service.engine import Engine
 from service.library import Library
 from service.schemas import COLLECTION_NAME_HELP, NOT_RESERVED
 from service.settings import Settings
+from service.uploads import Originals
 
 
 def library_of(request: Request) -> Library:
@@ -56,14 +57,25 @@ def collection_engine(name: CollectionName, library: Holdings) -> Engine:
     return library.engine(name)
 
 
+def default_originals(library: Holdings) -> Originals | None:
+    """The original files `default` keeps (None when the server serves a bare index)."""
+    return library.originals(DEFAULT_COLLECTION)
+
+
+def collection_originals(name: CollectionName, library: Holdings) -> Originals | None:
+    return library.originals(name)
+
+
 @dataclass(frozen=True)
 class EngineSource:
-    """Where a router's engine comes from, and the errors finding it can answer."""
+    """Where a router's engine comes from, and the errors finding it can answer; `originals`,
+    the collection's kept files, comes from the same place."""
 
     dependency: Callable[..., Engine]
     errors: tuple[int, ...]
+    originals: Callable[..., Originals | None]
 
 
-DEFAULT_ENGINE = EngineSource(default_engine, ())
-NAMED_ENGINE = EngineSource(collection_engine, (404, 422))
+DEFAULT_ENGINE = EngineSource(default_engine, (), default_originals)
+NAMED_ENGINE = EngineSource(collection_engine, (404, 422), collection_originals)
 """An unknown collection is a 404, a malformed name a 422."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +27,8 @@ from index.embedder import Embedder
 from index.modes import Mode
 from index.retrieve import Hit, Retriever
 from index.store import Index, StoreError, check_compatible, current_version, read_manifest
-from service.answering import Answer, Answerer, AnswererFactory
+from service.answerers import Answerers, AnswerersFactory
+from service.answering import Answer, AnswerPart
 from service.errors import UnavailableError
 
 log = logging.getLogger("chancery")
@@ -44,7 +45,7 @@ class NoIndexError(UnavailableError):
 class Snapshot:
     index: Index
     retriever: Retriever
-    answerer: Answerer
+    answerers: Answerers
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,20 @@ class AskResult:
     index_version: str
     timings_ms: dict[str, float]
     """Retrieval's stages, then `answer_ms` and `total_ms`."""
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """The first part of a streamed answer: what it is read from."""
+
+    passages: list[Hit]
+    collection: str
+    index_version: str
+
+
+AskPart = Retrieved | AnswerPart | AskResult
+"""What `Engine.stream` yields: `Retrieved`, the answer's `Drafting` and `Sentence` parts, then
+the `AskResult` (in place of the answer's last part, which it holds)."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +90,7 @@ Loader = Callable[[Path], Snapshot]
 """Opens one version folder (`root/v-...`) as a snapshot."""
 
 
-def open_snapshot(version: Path, embedder: Embedder, answerers: AnswererFactory) -> Snapshot:
+def open_snapshot(version: Path, embedder: Embedder, answerers: AnswerersFactory) -> Snapshot:
     """The snapshot of one version, refused when another model built it."""
     manifest = read_manifest(version)
     check_compatible(manifest, embedder.identity, None, version.parent)
@@ -92,7 +107,7 @@ class Engine:
         self,
         root: Path,
         embedder: Embedder,
-        answerers: AnswererFactory,
+        answerers: AnswerersFactory,
         load: Loader | None = None,
         *,
         collection: str = DEFAULT_COLLECTION,
@@ -214,16 +229,45 @@ class Engine:
         with self._swap:
             self._failure = LoadFailure(version, error)
 
-    def ask(self, question: str, k: int = 8, docs: list[str] | None = None) -> AskResult:
+    def ask(
+        self,
+        question: str,
+        k: int = 8,
+        docs: list[str] | None = None,
+        answerer: str | None = None,
+    ) -> AskResult:
+        for part in self.stream(question, k, docs, answerer):
+            if isinstance(part, AskResult):
+                return part
+        raise AssertionError("a stream ends with its result")
+
+    def stream(
+        self,
+        question: str,
+        k: int = 8,
+        docs: list[str] | None = None,
+        answerer: str | None = None,
+    ) -> Generator[AskPart, None, None]:
+        """The answer of the answerer named (default: the service's), part by part."""
         started = time.perf_counter()
         snapshot = self.snapshot()
+        answerers = snapshot.answerers
+        answerers.pick(answerer)  # an answerer this service lacks is refused before any work
         result = snapshot.retriever.search(question, k, Mode.HYBRID, docs)
-        answered = time.perf_counter()
-        answer = snapshot.answerer.answer(question, result.hits, query_vector=result.query_vector)
-        timings = dict(result.timings_ms)
-        timings["answer_ms"] = _ms(answered)
-        timings["total_ms"] = _ms(started)
-        return AskResult(answer, self.collection, snapshot.index.version, timings)
+        version = snapshot.index.version
+        yield Retrieved(result.hits, self.collection, version)
+        answering = time.perf_counter()
+        parts = answerers.stream(
+            question, result.hits, query_vector=result.query_vector, name=answerer
+        )
+        for part in parts:
+            if isinstance(part, Answer):
+                timings = dict(result.timings_ms)
+                timings["answer_ms"] = _ms(answering)
+                timings["total_ms"] = _ms(started)
+                yield AskResult(part, self.collection, version, timings)
+            else:
+                yield part
 
     def search(
         self,

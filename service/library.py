@@ -21,6 +21,7 @@ from service.engine import Engine
 from service.errors import ConflictError
 from service.jobs import Job, JobNotFoundError
 from service.multipart import FilePart
+from service.uploads import Originals
 
 _MANIFEST_TRIES = 3
 
@@ -44,6 +45,9 @@ class Library(Protocol):
 
     def engine(self, name: str) -> Engine:
         """The engine that answers for the collection."""
+
+    def originals(self, name: str) -> Originals | None:
+        """The original files the collection keeps; None where none are kept."""
 
     def collections(self) -> list[CollectionInfo]: ...
 
@@ -104,6 +108,11 @@ class BareIndex:
     def engine(self, name: str) -> Engine:
         self._check(name)
         return self._engine
+
+    def originals(self, name: str) -> Originals | None:
+        # `chancery ingest --index` keeps no originals: a bare folder has no place for them.
+        self._check(name)
+        return None
 
     def collections(self) -> list[CollectionInfo]:
         return [collection_info(DEFAULT_COLLECTION, self._engine.root)]

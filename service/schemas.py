@@ -14,6 +14,7 @@ from pydantic.config import JsonDict
 
 from index.modes import Mode
 from service.collections import NAME_PATTERN, RESERVED_NAMES
+from service.originals import DocFormat
 
 MAX_QUESTION_CHARS = 2000
 MAX_DOCS = 100
@@ -91,13 +92,23 @@ class _Question(BaseModel):
     )
 
 
+AnswererName = Literal["extractive", "generative"]
+
+
 class AskRequest(_Question):
     k: Count = Field(default=8, ge=1, le=50, description="Passages to read the answer from.")
     stream: bool = Field(
         default=False,
         strict=True,
         description="Answer as server-sent events (text/event-stream): `passages`, then one "
-        "`sentence` per answer sentence or one `abstained`, then `done`.",
+        "`sentence` per answer sentence, each once its citations are verified, or one "
+        "`abstained`, then `done`.",
+    )
+    answerer: AnswererName | None = Field(
+        default=None,
+        description="`extractive` (sentences quoted from the documents) or `generative` (an "
+        "LLM's sentences, each verified against the passages it cites; 400 when no LLM is "
+        "configured). Default: the service's setting.",
     )
 
 
@@ -139,7 +150,22 @@ class CitationOut(BaseModel):
     answer_end: int
 
 
-class AskResponse(BaseModel):
+class Provenance(BaseModel):
+    """How an answer came to be."""
+
+    answerer: AnswererName = Field(description="The answerer that wrote the answer.")
+    fallback: str | None = Field(
+        description="Why the answerer asked for did not write it, when another stands in (the "
+        "LLM failed, or none of its sentences verified); null otherwise."
+    )
+    dropped: list[str] = Field(
+        description="Why each sentence of the LLM's draft that failed verification was left "
+        "out; the sentences themselves never leave the service."
+    )
+    notes: list[str] = Field(description="What else a reader should know, e.g. a draft cut off.")
+
+
+class AskResponse(Provenance):
     answer: str
     abstained: bool
     citations: list[CitationOut]
@@ -169,7 +195,13 @@ class AbstainedEvent(BaseModel):
     passages: list[HitOut]
 
 
-class DoneEvent(BaseModel):
+class ErrorEvent(BaseModel):
+    """The `error` event, in place of `done`, when the answer fails after the stream began."""
+
+    detail: str
+
+
+class DoneEvent(Provenance):
     """The `done` event that ends every stream."""
 
     collection: str
@@ -189,6 +221,21 @@ class DocumentOut(BaseModel):
     title: str
     sha256: str
     pages: int
+    format: DocFormat | None = Field(
+        description="What the file was read as, from its name: pdf, txt, md, html or docx."
+    )
+    bytes: int | None = Field(
+        description="The size of the original file; null when the collection does not keep it "
+        "(a bare index folder, or a document ingested before originals were kept)."
+    )
+    ingested_at: datetime | None = Field(
+        description="When the collection kept these bytes under this name (the kept original's "
+        "time); null when it does not keep the original."
+    )
+    has_page_images: bool = Field(
+        description="A PDF whose original is kept: /documents/{doc_id}/pages/{n}/image renders "
+        "its pages. Otherwise a page viewer shows the page's text."
+    )
 
 
 class DocumentsResponse(BaseModel):
@@ -218,6 +265,35 @@ class PageOut(BaseModel):
     label: str | None
     text: str
     headings: list[HeadingOut]
+
+
+class BoxOut(BaseModel):
+    """A rectangle as fractions (0 to 1) of the page image's width and height, from its top
+    left corner: multiply by the size the image is shown at."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+class HighlightsOut(BaseModel):
+    doc_id: str
+    page: int = Field(description="1-based page, as a PDF viewer shows it.")
+    start: int = Field(
+        description="Offset of the quote in the page's stored text (/documents/{doc_id}/pages/"
+        "{page}): text[start:end] is the quote, for documents shown as text."
+    )
+    end: int
+    width_pt: float | None = Field(
+        description="The displayed page's width in points; null when the page has no image."
+    )
+    height_pt: float | None
+    boxes: list[BoxOut] = Field(
+        description="One box per line of the quote, in reading order, from PDFium's character "
+        "boxes. Empty when the page has no image (not a PDF, or its original is not kept) or "
+        "PDFium's text of the page does not match the stored text there: mark the text instead."
+    )
 
 
 class ErrorOut(BaseModel):

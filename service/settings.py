@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.model_files import DEFAULT_MODEL_SHA256
+from service.answerers import Fallback
+from service.claims import ClaimRules
 from service.extractive import AnswerConfig
 
 
@@ -42,3 +45,27 @@ class Settings(BaseSettings):
     """Jobs waiting to run, over all collections; a job submitted beyond that gets 429."""
     abstain_min_similarity: float = AnswerConfig.min_similarity
     abstain_min_coverage: float = AnswerConfig.min_coverage
+
+    answerer: Literal["extractive", "generative"] = "extractive"
+    """Who answers a request that does not say: `generative` needs an LLM (below)."""
+    llm_base_url: str | None = None
+    """An OpenAI-compatible server (vLLM, llama.cpp, Ollama, a hosted API), e.g.
+    http://127.0.0.1:8080/v1; unset means no generative answerer."""
+    llm_model: str | None = None
+    """The model name that server expects; required with `llm_base_url`."""
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = Field(default=60.0, gt=0)
+    """How long to wait for the LLM to start, and between pieces of its reply."""
+    llm_max_tokens: int = Field(default=512, ge=16)
+    """The longest answer the LLM may write."""
+    llm_temperature: float = Field(default=0.0, ge=0, le=2)
+    llm_context_tokens: int = Field(default=8192, ge=512)
+    """The LLM's context window: instructions, passages and question fit in it with
+    `llm_max_tokens` to spare."""
+    llm_json: bool = False
+    """Ask the LLM for JSON (response_format json_object); plain text is still accepted."""
+    llm_fallback: Fallback = Fallback.EXTRACTIVE
+    """When no generative sentence verifies or the LLM fails: `extractive` answers instead
+    (flagged), `abstain` declines (and an LLM failure is a 503)."""
+    claim_min_similarity: float = ClaimRules.min_similarity
+    """A generative claim's cosine to its quote must reach this."""

@@ -19,14 +19,18 @@ name is what the document is called (its id derives from it). Originals are kept
 `originals/<sha256>/<file name>`: the index manifest records both for each document, so the
 manifest is the map from document to original and cannot disagree with the index, whatever
 moment a crash picks. A re-upload of a name with new bytes lands beside the old file; once the
-index no longer names the old bytes, `Originals.collect_garbage` removes them.
+index no longer names the old bytes, `Originals.collect_garbage` removes them. `chancery ingest
+--collection` keeps the files it read the same way (`Originals.copy_in`), so that the page viewer
+can draw their pages.
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
+import os
 import re
+import secrets
 import shutil
 import unicodedata
 import zipfile
@@ -503,21 +507,58 @@ class Originals:
         self.directory = directory
 
     def keep(self, path: Path, sha256: str) -> Path:
-        """Move a staged file in (durably, before the index can name it); its name stays."""
+        """Move a staged file in (durably, before the index can name it); its name stays.
+
+        The same bytes already kept under that name stay as they were, time included: the
+        file's time is when the collection first kept them, which the document list shows."""
         target = self._path(path.name, sha256)
         if target is None:
             raise ValueError(f"not a staged file name and SHA-256: {path.name!r}, {sha256!r}")
+        if target.is_file():
+            path.unlink()
+            return target
         created = not target.parent.exists()
         target.parent.mkdir(parents=True, exist_ok=True)
         path.replace(target)
+        os.utime(target)  # kept now; the staged file's time is when its upload was written
         fsync_file(target)
         fsync_dir(target.parent)
         if created:
             fsync_dir(self.directory)
         return target
 
+    def copy_in(self, source: Path, file_name: str, sha256: str) -> Path | None:
+        """Copy a file `chancery ingest` read in, durably, as `keep` moves an upload in; None
+        when its bytes no longer hash to `sha256` (it changed after it was read). The same
+        bytes already kept under that name stay as they were."""
+        target = self._path(file_name, sha256)
+        if target is None:
+            raise ValueError(f"{file_name!r} cannot name a kept file (see safe_file_name)")
+        if target.is_file():
+            return target
+        created = not target.parent.exists()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".tmp-{secrets.token_hex(8)}")
+        digest = hashlib.sha256()
+        try:
+            with source.open("rb") as reading, temporary.open("wb") as writing:
+                while chunk := reading.read(CHUNK_BYTES):
+                    digest.update(chunk)
+                    writing.write(chunk)
+                writing.flush()
+                os.fsync(writing.fileno())
+            if digest.hexdigest() != sha256:
+                return None
+            temporary.replace(target)
+        finally:
+            temporary.unlink(missing_ok=True)
+        fsync_dir(target.parent)
+        if created:
+            fsync_dir(self.directory)
+        return target
+
     def find(self, file_name: str, sha256: str) -> Path | None:
-        """The original of a document as the index manifest names it, if it was uploaded."""
+        """The original of a document as the index manifest names it, if it is kept."""
         path = self._path(file_name, sha256)
         return path if path is not None and path.is_file() else None
 

@@ -66,3 +66,29 @@ def model_tokenizer():  # type: ignore[no-untyped-def]
     from index.tokenizer import ModelTokenizer
 
     return ModelTokenizer.from_model_dir(bundled_model_dir())
+
+
+# The scripted LLM server (tests/llm_stub.py) is imported only when a test asks for it, so
+# that collecting the suite does not load uvicorn.
+from collections.abc import Iterator  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.llm_stub import ScriptedLLM
+
+
+@pytest.fixture(scope="session")
+def _scripted_llm_server() -> Iterator[ScriptedLLM]:
+    from tests.llm_stub import ScriptedLLM
+
+    with ScriptedLLM() as server:
+        yield server
+
+
+@pytest.fixture
+def scripted_llm(_scripted_llm_server: ScriptedLLM) -> ScriptedLLM:
+    """The session's scripted OpenAI-compatible server (`tests/llm_stub.py`), reset to the
+    default script with nothing recorded; one server for the session, because starting one
+    costs more than most tests that use it."""
+    _scripted_llm_server.reset()
+    return _scripted_llm_server

@@ -63,11 +63,17 @@ def test_a_valid_file_loads(tmp_path: Path) -> None:
 def test_the_kcss_gold_set_has_the_questions_it_promises() -> None:
     questions = load_gold(KCSS_GOLD)
     types = Counter(q.type for q in questions)
-    assert len(questions) >= 60
-    assert sum(not q.answerable for q in questions) >= 8
-    assert sum(q.reworded for q in questions) >= 15
+    assert len(questions) >= 200
+    assert sum(not q.answerable for q in questions) >= 40
+    assert sum(q.reworded and q.answerable for q in questions) >= 60
     assert {"factual", "list", "why", "comparison", "definition", "footnote", "reference"} <= set(
         types
+    )
+    for kind in ("list", "imprint", "footnote", "multi-section"):
+        assert types[kind] >= 5, f"fewer than 5 '{kind}' questions"
+    multi = [q for q in questions if q.type == "multi-section"]
+    assert all(len({(e.doc, e.page) for e in q.evidence}) >= 2 for q in multi), (
+        "a multi-section question needs evidence from two places"
     )
     pages = {e.page for q in questions for e in q.evidence if e.doc.endswith(".pdf")}
     assert set(range(4, 31)) <= pages, "evidence should be spread over the whole report"

@@ -61,6 +61,8 @@ ROW_FIELDS = {
     "abstained",
     "citations",
     "citation_valid",
+    "answered_by",
+    "fallback",
     "timings_ms",
     "metrics",
 }

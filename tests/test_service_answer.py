@@ -21,6 +21,7 @@ from service.build import build_embedder
 from service.extractive import AnswerConfig, ExtractiveAnswerer
 from service.settings import Settings
 from tests.conftest import SAMPLES, WhitespaceTokenizer
+from tests.fakes import FakeEmbedder, build_index
 
 CONFIG = ChunkingConfig(size=120, overlap=20, max_tokens=200)
 CHUNKING = ChunkingParameters(CONFIG.size, CONFIG.overlap, CONFIG.max_tokens)
@@ -240,3 +241,86 @@ def test_the_language_note_can_be_turned_off_for_a_multilingual_model(index: Ind
 def test_english_abstentions_carry_no_language_note(index: Index, question: str) -> None:
     answer = _ask(index, question, AnswerConfig(min_similarity=0.99))
     assert answer.abstained and answer.text == ABSTAIN_MESSAGE
+
+
+# -- entities, overviews, lists and short questions ---------------------------------------------
+
+BUDGETS = (
+    "Defence budgets\n\nKosovo will raise its defence budget to 2% of GDP by 2030, as NATO asks. "
+    "Serbia buys most of its aircraft abroad. The region's armies train together twice a year."
+)
+FAKE = FakeEmbedder()
+
+
+@pytest.fixture(scope="module")
+def budgets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index]:
+    loaded = build_index(tmp_path_factory.mktemp("budgets"), {"budgets.txt": BUDGETS}, FAKE)
+    yield loaded
+    loaded.close()
+
+
+def _ask_fake(index: Index, question: str, config: AnswerConfig) -> Answer:
+    result = Retriever(index, FAKE).search(question, k=4)
+    answerer = ExtractiveAnswerer(index, FAKE, config)
+    return answerer.answer(question, result.hits, query_vector=result.query_vector)
+
+
+def test_a_sentence_about_another_country_does_not_answer(budgets: Index) -> None:
+    """The failure this guards against: asked for Serbia's defence budget as a share of GDP,
+    the answer quoted Kosovo's 2% target, the closest sentence by its words."""
+    config = AnswerConfig(min_similarity=0.4)
+    serbia = _ask_fake(
+        budgets, "What share of GDP does Serbia spend on its defence budget?", config
+    )
+    assert serbia.abstained and serbia.citations == []
+    kosovo = _ask_fake(
+        budgets, "What share of GDP does Kosovo spend on its defence budget?", config
+    )
+    assert [c.quote for c in kosovo.citations] == [
+        "Kosovo will raise its defence budget to 2% of GDP by 2030, as NATO asks."
+    ]
+
+
+def test_a_short_question_may_be_answered_by_a_sentence_holding_its_words(budgets: Index) -> None:
+    # A floor no sentence reaches, and a lower one for a question of a word or two.
+    config = AnswerConfig(min_similarity=0.99, short_question_similarity=0.1)
+    short = _ask_fake(budgets, "What about aircraft?", config)
+    assert [c.quote for c in short.citations] == ["Serbia buys most of its aircraft abroad."]
+    longer = _ask_fake(budgets, "Where does the Serbian army buy aircraft and tanks?", config)
+    assert longer.abstained
+
+
+def _ask_in(index: Index, question: str, docs: list[str]) -> Answer:
+    result = Retriever(index, EMBEDDER).search(question, k=6, documents=docs)
+    answerer = ExtractiveAnswerer(index, EMBEDDER, DEFAULT)
+    return answerer.answer(question, result.hits, query_vector=result.query_vector)
+
+
+def test_what_a_document_is_about_is_quoted_from_its_summary(index: Index) -> None:
+    answer = _ask_in(index, "What is this document about?", ["northland-energy-brief.md"])
+    assert not answer.abstained and answer.signals == {"overview": 1.0}
+    assert answer.citations[0].quote == (
+        "Northland has moved from heavy dependence on Astorian gas to a diversified energy "
+        "system in less than three years."
+    )
+    assert len(answer.citations) == DEFAULT.max_sentences
+    for citation in answer.citations:
+        page = index.records.page(citation.doc_id, citation.page)
+        assert page is not None
+        assert page.text[citation.quote_start : citation.quote_end] == citation.quote
+
+
+def test_a_question_asking_for_a_list_is_answered_with_the_list(index: Index) -> None:
+    answer = _ask(index, "What are the main risks?")
+    assert [c.quote for c in answer.citations] == [
+        "The Agency sees three main risks for the period up to 2030:",
+        "Sabotage of pipelines, cables and substations, as shown by the Borealis-2 incident in "
+        "November 2023.",
+        "Cyber attacks on the control systems of Nordnett and the distribution companies.",
+        "Price shocks on the global LNG market during cold winters.",
+    ]
+    # One item a line, each cited, its quote the span the citation gives.
+    assert answer.text.count("\n- ") == 3
+    for n, citation in enumerate(answer.citations, start=1):
+        assert answer.text[citation.answer_start : citation.answer_end] == citation.quote
+        assert answer.text[citation.answer_end :].startswith(f" [{n}]")

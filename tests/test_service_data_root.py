@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest.pipeline import IngestResult
+from service.answerers import offer
 from service.app import create_app, upload_limits
 from service.data_root import DataRoot
 from service.engine import Engine
@@ -57,7 +58,9 @@ def client(tmp_path: Path, gate: threading.Event) -> Iterator[TestClient]:
     def start() -> Library:
         library = DataRoot(
             settings.data_dir,
-            lambda c: Engine(c.index_dir, embedder, extractive(), collection=c.name),
+            lambda c: Engine(
+                c.index_dir, embedder, offer({"extractive": extractive()}), collection=c.name
+            ),
             ingester,
             upload_limits(settings),
             max_queued_jobs=settings.max_queued_jobs,

@@ -21,6 +21,7 @@ from index.update import update_index
 from ingest.chunking import ChunkingConfig, chunk_document
 from ingest.loaders import load_bytes
 from ingest.models import Chunk, Document
+from service.answerers import offer
 from service.answering import Answer
 from service.engine import DEFAULT_COLLECTION, Engine, NoIndexError, Snapshot, open_snapshot
 from service.extractive import extractive
@@ -68,7 +69,7 @@ class GatedLoader:
             assert self.release.wait(WAIT_SECONDS), "the test never released the load"
             if self.fail_with is not None:
                 raise self.fail_with
-        return open_snapshot(version, self._embedder, extractive())
+        return open_snapshot(version, self._embedder, offer({"extractive": extractive()}))
 
 
 @pytest.fixture
@@ -89,7 +90,7 @@ def loader(embedder: FakeEmbedder) -> GatedLoader:
 
 @pytest.fixture
 def engine(root: Path, embedder: FakeEmbedder, loader: GatedLoader) -> Iterator[Engine]:
-    engine = Engine(root, embedder, extractive(), load=loader)
+    engine = Engine(root, embedder, offer({"extractive": extractive()}), load=loader)
     yield engine
     loader.release.set()  # a failing test must not leave a loader thread waiting
     assert engine.wait_for_swap(WAIT_SECONDS)
@@ -234,7 +235,7 @@ def _ingest_border_again(root: Path, embedder: FakeEmbedder) -> Path:
 def test_a_half_deleted_version_keeps_the_old_one_with_the_real_loader(
     root: Path, embedder: FakeEmbedder
 ) -> None:
-    engine = Engine(root, embedder, extractive())
+    engine = Engine(root, embedder, offer({"extractive": extractive()}))
     old = engine.snapshot().index.directory
     broken = _ingest_border(root, embedder)
     (broken / "manifest.json").unlink()
@@ -249,7 +250,9 @@ def test_a_half_deleted_version_keeps_the_old_one_with_the_real_loader(
 
 
 def test_a_failed_first_load_raises(root: Path, embedder: FakeEmbedder) -> None:
-    engine = Engine(root, FakeEmbedder(weights_sha256="0" * 64), extractive())
+    engine = Engine(
+        root, FakeEmbedder(weights_sha256="0" * 64), offer({"extractive": extractive()})
+    )
     with pytest.raises(StoreError, match="built with the model"):
         engine.snapshot()
     assert engine.loading is None
@@ -257,7 +260,7 @@ def test_a_failed_first_load_raises(root: Path, embedder: FakeEmbedder) -> None:
 
 def test_no_index_raises(tmp_path: Path, embedder: FakeEmbedder) -> None:
     with pytest.raises(NoIndexError):
-        Engine(tmp_path, embedder, extractive()).snapshot()
+        Engine(tmp_path, embedder, offer({"extractive": extractive()})).snapshot()
 
 
 def test_the_old_snapshot_is_freed_when_its_last_request_lets_go(

@@ -74,7 +74,7 @@ class FailingEngine:
     def __init__(self, error: Exception) -> None:
         self.error = error
 
-    def ask(self, question: str, k: int, docs: list[str] | None) -> None:
+    def ask(self, question: str, k: int, docs: list[str] | None, answerer: str | None) -> None:
         raise self.error
 
 

@@ -21,23 +21,43 @@ _NAMED = _READ
 """Under /v1/collections/{name}, a listing can also be a 404 (no such collection) or a 422 (a
 malformed name)."""
 _JOB = {"404", "409", "413", "422", "429", "503"}
+_ASK = {"400", *_READ}
+"""An answer can also be a 400: a generative one asked of a server without an LLM."""
+_NAMED_ASK = {"400", *_NAMED}
+_PNG = "image/png"
+"""A page image: its 200 is a PNG, not a JSON model."""
+_NOT_MODIFIED = "304"
+_IMAGE = {_NOT_MODIFIED, *_READ}
+"""A page image can also be a 304 (no body): the If-None-Match it was asked with is current."""
 ROUTES = {
-    ("post", "/v1/ask"): ("200", "AskResponse", _READ),
+    ("post", "/v1/ask"): ("200", "AskResponse", _ASK),
     ("post", "/v1/search"): ("200", "SearchResponse", _READ),
     ("get", "/v1/documents"): ("200", "DocumentsResponse", {"413", "503"}),
     ("get", "/v1/documents/{doc_id}"): ("200", "DocumentDetail", _READ),
     ("get", "/v1/documents/{doc_id}/pages/{number}"): ("200", "PageOut", _READ),
+    ("get", "/v1/documents/{doc_id}/pages/{number}/image"): ("200", _PNG, _IMAGE),
+    ("get", "/v1/documents/{doc_id}/pages/{number}/highlights"): ("200", "HighlightsOut", _READ),
     ("get", "/v1/index"): ("200", "IndexResponse", {"413", "503"}),
     ("get", "/v1/collections"): ("200", "CollectionsResponse", {"413", "503"}),
     ("post", "/v1/collections"): ("201", "CollectionOut", {"409", "413", "422"}),
     ("delete", "/v1/collections/{name}"): ("204", None, {"404", "409", "413", "422"}),
-    ("post", "/v1/collections/{name}/ask"): ("200", "AskResponse", _NAMED),
+    ("post", "/v1/collections/{name}/ask"): ("200", "AskResponse", _NAMED_ASK),
     ("post", "/v1/collections/{name}/search"): ("200", "SearchResponse", _NAMED),
     ("get", "/v1/collections/{name}/documents"): ("200", "DocumentsResponse", _NAMED),
     ("get", "/v1/collections/{name}/documents/{doc_id}"): ("200", "DocumentDetail", _NAMED),
     ("get", "/v1/collections/{name}/documents/{doc_id}/pages/{number}"): (
         "200",
         "PageOut",
+        _NAMED,
+    ),
+    ("get", "/v1/collections/{name}/documents/{doc_id}/pages/{number}/image"): (
+        "200",
+        _PNG,
+        _IMAGE,
+    ),
+    ("get", "/v1/collections/{name}/documents/{doc_id}/pages/{number}/highlights"): (
+        "200",
+        "HighlightsOut",
         _NAMED,
     ),
     ("get", "/v1/collections/{name}/index"): ("200", "IndexResponse", _NAMED),
@@ -73,11 +93,16 @@ def test_openapi_lists_every_route_with_its_models_and_errors(spec: dict[str, An
         operation = paths[path][method]
         if model is None:
             assert "content" not in operation["responses"][success]
+        elif model == _PNG:
+            content = operation["responses"][success]["content"]
+            assert content == {_PNG: {"schema": {"type": "string", "format": "binary"}}}
         else:
             assert _schema(operation, success) == {"$ref": f"#/components/schemas/{model}"}
         assert set(operation["responses"]) == {success, *errors}, f"{method.upper()} {path}"
-        for status in errors:
+        for status in errors - {_NOT_MODIFIED}:
             assert _schema(operation, status) == {"$ref": "#/components/schemas/ErrorOut"}
+        if _NOT_MODIFIED in errors:
+            assert "content" not in operation["responses"][_NOT_MODIFIED]
         if method == "post" and not path.endswith("/documents"):
             body = operation["requestBody"]["content"]["application/json"]["schema"]
             assert body["$ref"].startswith("#/components/schemas/")
@@ -118,7 +143,7 @@ def test_ask_states_that_it_can_answer_with_server_sent_events(
     assert set(content) == {"application/json", "text/event-stream"}
     events = content["text/event-stream"]["schema"]["oneOf"]
     names = [e["properties"]["event"]["const"] for e in events]
-    assert names == ["passages", "sentence", "abstained", "done"]
+    assert names == ["passages", "sentence", "abstained", "done", "error"]
     # Each event's data refers only to models the document lists.
     refs = re.findall(r'"#/components/schemas/(\w+)"', json.dumps(events))
     assert refs and set(refs) <= set(spec["components"]["schemas"])
@@ -154,7 +179,7 @@ def test_collection_names_are_stated_where_they_are_taken(spec: dict[str, Any]) 
             assert ("{name}" in path) == any(
                 p["name"] == "name" for p in operation.get("parameters", [])
             ), path
-    assert len(stated) == 1 + 9  # the create body and the nine operations under {name}
+    assert len(stated) == 1 + 11  # the create body and the eleven operations under {name}
     for schema in stated:
         assert schema["pattern"] == NAME_PATTERN
         assert set(schema["not"]["enum"]) == RESERVED_NAMES

@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
+from collections.abc import AsyncIterator, Generator, Iterator
+
+import anyio
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from service.answering import Answer, Drafting, Sentence
 from service.deps import EngineSource
-from service.engine import Engine
-from service.routers.mapping import ask_events, ask_response, search_response
+from service.engine import AskPart, AskResult, Engine, Retrieved
+from service.errors import translate
+from service.routers.mapping import (
+    ask_response,
+    closing_events,
+    passages_event,
+    search_response,
+    sentence_event,
+)
 from service.routers.openapi import errors, event_stream
 from service.schemas import (
     AbstainedEvent,
     AskRequest,
     AskResponse,
     DoneEvent,
+    ErrorEvent,
     PassagesEvent,
     SearchRequest,
     SearchResponse,
     SentenceEvent,
 )
+
+log = logging.getLogger("chancery")
 
 
 def router(source: EngineSource) -> APIRouter:
@@ -28,30 +44,39 @@ def router(source: EngineSource) -> APIRouter:
     routes = APIRouter(tags=["answers"])
     engine_of = source.dependency
     failures = errors(*{404, 413, 422, 503, *source.errors})
+    ask_failures = errors(*{400, 404, 413, 422, 503, *source.errors})
 
     streamed = event_stream(
         "The answer: JSON, or with `stream` server-sent events `passages`, `sentence` (or "
-        "`abstained`) and `done`, each with a JSON `data` line.",
+        "`abstained`) and `done`, each with a JSON `data` line; `error` in place of `done` "
+        "when the answer fails after the stream began.",
         {
             "passages": PassagesEvent,
             "sentence": SentenceEvent,
             "abstained": AbstainedEvent,
             "done": DoneEvent,
+            "error": ErrorEvent,
         },
     )
 
-    @routes.post("/ask", response_model=AskResponse, responses={**failures, **streamed})
+    @routes.post("/ask", response_model=AskResponse, responses={**ask_failures, **streamed})
     def ask(
         request: AskRequest, engine: Engine = Depends(engine_of)
     ) -> AskResponse | StreamingResponse:
         """A short answer built from the documents, each sentence cited to a page."""
-        result = engine.ask(request.question, request.k, request.docs)
-        if request.stream:
-            # The events are built before the first is sent, so an error is still an HTTP
-            # status; the extractive answer is whole as soon as it is computed anyway.
-            events = [_event(name, data) for name, data in ask_events(result)]
-            return StreamingResponse(iter(events), media_type="text/event-stream")
-        return ask_response(result)
+        if not request.stream:
+            return ask_response(
+                engine.ask(request.question, request.k, request.docs, request.answerer)
+            )
+        parts = engine.stream(request.question, request.k, request.docs, request.answerer)
+        # Read up to the answer's first part before the status goes out: retrieval, and the
+        # LLM's first words, can still fail as an HTTP status (a 503 that says why).
+        head = []
+        for part in parts:
+            head.append(part)
+            if not isinstance(part, Retrieved):
+                break
+        return StreamingResponse(_relay(_events(head, parts)), media_type="text/event-stream")
 
     @routes.post("/search", response_model=SearchResponse, responses=failures)
     def search(request: SearchRequest, engine: Engine = Depends(engine_of)) -> SearchResponse:
@@ -61,6 +86,52 @@ def router(source: EngineSource) -> APIRouter:
         )
 
     return routes
+
+
+async def _relay(events: Generator[str, None, None]) -> AsyncIterator[str]:
+    """The events, each computed on a worker thread. When the client goes away, Starlette
+    cancels the response while it waits here, and `events` is closed at once, which closes the
+    LLM's response and stops the model writing for no one. (Starlette's own relay of a plain
+    iterator leaves that to the garbage collector, which the cancellation's traceback keeps
+    from collecting it until much later.)"""
+    try:
+        while True:
+            event = await anyio.to_thread.run_sync(next, events, None)
+            if event is None:
+                return
+            yield event
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(events.close)
+
+
+def _events(
+    head: list[AskPart], rest: Generator[AskPart, None, None]
+) -> Generator[str, None, None]:
+    """The stream's events, `head` first; closing this closes `rest`."""
+    try:
+        for part in itertools.chain(head, rest):
+            yield from _part_events(part)
+    except Exception as exc:
+        # The status is sent: a failure now can only be said in the stream.
+        error = translate(exc)
+        if error is None:
+            log.exception("a streamed answer failed")
+        yield _event("error", ErrorEvent(detail=str(error) if error else "internal error"))
+    finally:
+        rest.close()
+
+
+def _part_events(part: AskPart) -> Iterator[str]:
+    if isinstance(part, Retrieved):
+        yield _event("passages", passages_event(part))
+    elif isinstance(part, Sentence):
+        yield _event("sentence", sentence_event(part))
+    elif isinstance(part, AskResult):
+        for name, data in closing_events(part):
+            yield _event(name, data)
+    elif isinstance(part, Drafting | Answer):
+        pass  # Drafting only marks a point in time; the Answer comes wrapped in AskResult
 
 
 def _event(name: str, data: BaseModel) -> str:

@@ -16,6 +16,7 @@ from service.routers.mapping import (
 )
 from service.routers.openapi import errors
 from service.schemas import DocumentDetail, DocumentsResponse, IndexResponse, PageOut
+from service.uploads import Originals
 
 
 def router(source: EngineSource) -> APIRouter:
@@ -26,13 +27,21 @@ def router(source: EngineSource) -> APIRouter:
     # 422 is listed where FastAPI would otherwise describe its own validation error body.
     lookups = errors(*{404, 413, 422, 503, *source.errors})
 
+    originals_of = source.originals
+
     @routes.get("/documents", response_model=DocumentsResponse, responses=listing)
-    def documents(engine: Engine = Depends(engine_of)) -> DocumentsResponse:
-        return documents_response(engine.snapshot().index)
+    def documents(
+        engine: Engine = Depends(engine_of), originals: Originals | None = Depends(originals_of)
+    ) -> DocumentsResponse:
+        return documents_response(engine.snapshot().index, originals)
 
     @routes.get("/documents/{doc_id}", response_model=DocumentDetail, responses=lookups)
-    def document(doc_id: str, engine: Engine = Depends(engine_of)) -> DocumentDetail:
-        return document_detail(lookup.document(engine.snapshot().index, doc_id))
+    def document(
+        doc_id: str,
+        engine: Engine = Depends(engine_of),
+        originals: Originals | None = Depends(originals_of),
+    ) -> DocumentDetail:
+        return document_detail(lookup.document(engine.snapshot().index, doc_id), originals)
 
     @routes.get(
         "/documents/{doc_id}/pages/{number}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -10,13 +11,15 @@ from index.records import DocumentInfo
 from index.retrieve import Hit
 from index.store import Index
 from ingest.models import Document, Heading, Page
-from service.answering import Citation
-from service.engine import AskResult, SearchHits
+from service.answering import Answer, Citation, Sentence
+from service.engine import AskResult, Retrieved, SearchHits
 from service.jobs import FileResult, Job, JobState
 from service.library import CollectionInfo
+from service.originals import document_format, kept_original
 from service.schemas import (
     AbstainedEvent,
     AskResponse,
+    BoxOut,
     CitationOut,
     CollectionOut,
     DocumentDetail,
@@ -25,6 +28,7 @@ from service.schemas import (
     DoneEvent,
     FileOut,
     HeadingOut,
+    HighlightsOut,
     HitOut,
     IndexResponse,
     JobAccepted,
@@ -32,9 +36,16 @@ from service.schemas import (
     PageOut,
     PageSummary,
     PassagesEvent,
+    Provenance,
     SearchResponse,
     SentenceEvent,
 )
+
+if TYPE_CHECKING:
+    # Types only: the page renderer imports PDFium and Pillow, which the CLI's --json output
+    # never needs.
+    from service.page_render import PageBoxes
+    from service.uploads import Originals
 
 
 def hit_out(hit: Hit) -> HitOut:
@@ -77,31 +88,45 @@ def ask_response(result: AskResult) -> AskResponse:
         collection=result.collection,
         index_version=result.index_version,
         timings_ms=result.timings_ms,
+        **_provenance(answer).model_dump(),
     )
 
 
-def ask_events(result: AskResult) -> Iterator[tuple[str, BaseModel]]:
-    """A streamed answer as (event name, data): `passages`, then a `sentence` per cited
-    sentence in the order of the text, or `abstained`, then `done`. A sentence is the span its
-    citations give (`answer_start`, `answer_end`), so each answerer's text splits the same way."""
+def passages_event(retrieved: Retrieved) -> PassagesEvent:
+    return PassagesEvent(passages=[hit_out(hit) for hit in retrieved.passages])
+
+
+def sentence_event(sentence: Sentence) -> SentenceEvent:
+    return SentenceEvent(
+        text=sentence.text, citations=[citation_out(n, c) for n, c in sentence.citations]
+    )
+
+
+def closing_events(result: AskResult) -> Iterator[tuple[str, BaseModel]]:
+    """What ends a stream: `abstained` when the answer declines, then `done`."""
     answer = result.answer
-    passages = [hit_out(hit) for hit in answer.passages]
-    yield "passages", PassagesEvent(passages=passages)
     if answer.abstained:
+        passages = [hit_out(hit) for hit in answer.passages]
         yield "abstained", AbstainedEvent(answer=answer.text, passages=passages)
-    sentences: dict[tuple[int, int], list[CitationOut]] = {}
-    for n, citation in enumerate(answer.citations, start=1):
-        span = (citation.answer_start, citation.answer_end)
-        sentences.setdefault(span, []).append(citation_out(n, citation))
-    for (start, end), citations in sorted(sentences.items()):
-        yield "sentence", SentenceEvent(text=answer.text[start:end], citations=citations)
     yield (
         "done",
         DoneEvent(
             collection=result.collection,
             index_version=result.index_version,
             timings_ms=result.timings_ms,
+            **_provenance(answer).model_dump(),
         ),
+    )
+
+
+def _provenance(answer: Answer) -> Provenance:
+    return Provenance.model_validate(
+        {
+            "answerer": answer.answerer,
+            "fallback": answer.fallback,
+            "dropped": list(answer.dropped),
+            "notes": list(answer.notes),
+        }
     )
 
 
@@ -113,23 +138,27 @@ def search_response(result: SearchHits) -> SearchResponse:
     )
 
 
-def documents_response(index: Index) -> DocumentsResponse:
+def documents_response(index: Index, originals: Originals | None = None) -> DocumentsResponse:
+    """The index's documents; `originals`, the collection's kept files, tells their size and
+    time, and whether their pages have images."""
     return DocumentsResponse(
-        documents=[_document_out(d) for d in index.documents()], index_version=index.version
+        documents=[_document_out(d, originals) for d in index.documents()],
+        index_version=index.version,
     )
 
 
-def _document_out(info: DocumentInfo) -> DocumentOut:
+def _document_out(info: DocumentInfo, originals: Originals | None) -> DocumentOut:
     return DocumentOut(
         doc_id=info.doc_id,
         file_name=info.file_name,
         title=info.title,
         sha256=info.sha256,
         pages=info.page_count,
+        **_file_facts(info.file_name, info.sha256, originals),
     )
 
 
-def document_detail(document: Document) -> DocumentDetail:
+def document_detail(document: Document, originals: Originals | None = None) -> DocumentDetail:
     return DocumentDetail(
         doc_id=document.doc_id,
         file_name=document.file_name,
@@ -139,6 +168,38 @@ def document_detail(document: Document) -> DocumentDetail:
         page_list=[
             PageSummary(number=p.number, label=p.label, headings=_headings(p.headings))
             for p in document.pages
+        ],
+        **_file_facts(document.file_name, document.sha256, originals),
+    )
+
+
+def _file_facts(file_name: str, sha256: str, originals: Originals | None) -> dict[str, Any]:
+    """`format`, `bytes`, `ingested_at` and `has_page_images` of a DocumentOut."""
+    kind = document_format(file_name)
+    kept = kept_original(originals, file_name, sha256)
+    return {
+        "format": kind,
+        "bytes": kept.size if kept else None,
+        "ingested_at": kept.kept_at if kept else None,
+        "has_page_images": kind == "pdf" and kept is not None,
+    }
+
+
+def highlights_out(
+    doc_id: str, page: int, span: tuple[int, int], boxes: PageBoxes | None
+) -> HighlightsOut:
+    """The highlights of the quote at `span` of a page's stored text; `boxes` None when the
+    page has no image."""
+    return HighlightsOut(
+        doc_id=doc_id,
+        page=page,
+        start=span[0],
+        end=span[1],
+        width_pt=boxes.width_pt if boxes else None,
+        height_pt=boxes.height_pt if boxes else None,
+        boxes=[
+            BoxOut(left=b.left, top=b.top, width=b.width, height=b.height)
+            for b in (boxes.boxes if boxes else ())
         ],
     )
 

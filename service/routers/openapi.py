@@ -10,14 +10,16 @@ from pydantic import BaseModel
 from service.schemas import ErrorOut
 
 _ERRORS = {
+    400: "The request asks for something this server does not offer (a generative answer "
+    "without an LLM configured); the detail says what to set.",
     404: "No such collection, document, page or job; the detail says which.",
     409: "The collection's state does not allow it: it exists already, has an upload or job in "
     "progress, or cannot be changed on this server; the detail says what to do.",
     413: "The request body, or a file in it, is over a size limit; the detail says which.",
     422: "The request is not valid; the detail says why.",
     429: "As many jobs are waiting as the server queues; try again when one has finished.",
-    503: "There is no usable index yet, or the server is shutting down; the detail says what to "
-    "do.",
+    503: "There is no usable index yet, the LLM failed (unreachable, too slow, in error) and "
+    "no fallback is configured, or the server is shutting down; the detail says which.",
 }
 
 
