@@ -12,13 +12,14 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Protocol, runtime_checkable
 
 from index.embedder import Embedder, Vectors
 from index.retrieve import Hit
 from index.store import Index
 from service.answering import Answer, Answerer, AnswererFactory, AnswerPart
 from service.errors import ChanceryError
-from service.llm import LlmError
+from service.llm import LlmError, LlmOptions
 
 log = logging.getLogger("chancery")
 
@@ -28,6 +29,13 @@ EXTRACTIVE = "extractive"
 class Fallback(StrEnum):
     EXTRACTIVE = "extractive"
     ABSTAIN = "abstain"
+
+
+@runtime_checkable
+class Tunable(Protocol):
+    """An answerer whose LLM takes per-request options (temperature, answer length)."""
+
+    def tuned(self, options: LlmOptions) -> Answerer: ...
 
 
 class AnswererUnavailableError(ChanceryError):
@@ -58,6 +66,14 @@ class Answerers:
                 f"this service has no '{chosen}' answerer{hint}; it offers: {offered}"
             )
         return answerer
+
+    def tuned(self, options: LlmOptions) -> Answerers:
+        """These answerers, those with an LLM taking `options` for one request."""
+        available = {
+            name: answerer.tuned(options) if isinstance(answerer, Tunable) else answerer
+            for name, answerer in self.available.items()
+        }
+        return replace(self, available=available)
 
     def stream(
         self,

@@ -15,18 +15,34 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service.deps import DEFAULT_ENGINE, NAMED_ENGINE
+from service.engine import DEFAULT_COLLECTION
 from service.handlers import install_error_handlers
 from service.library import Library
 from service.limits import Allowance, BodyLimit
+from service.mcp_http import McpEndpoint
+from service.mcp_server import build_mcp_server
 from service.multipart import MAX_PART_HEADER_BYTES
 from service.page_images import PageCache, PageImages
 from service.pdf_workers import PdfWorkers
-from service.routers import answers, collections, documents, jobs, ops, pages, uploads, web
+from service.routers import (
+    answers,
+    chat,
+    collections,
+    documents,
+    jobs,
+    ops,
+    pages,
+    uploads,
+    web,
+)
 from service.settings import Settings
 from service.uploads import UploadLimits
 
 COLLECTION_PREFIX = "/v1/collections/{name}"
 UPLOAD_PATH = re.compile(r"/v1/collections/[^/]+/documents")
+CHAT_PATH = re.compile(r"/v1/chat/completions")
+CHAT_BODY_BYTES = 1024 * 1024
+"""A chat request carries the whole conversation, each earlier answer with its sources."""
 PAGE_CACHE = "cache/pages"
 _BOUNDARY_BYTES = 512
 """A part's boundary line and blank lines, generously: a boundary is at most 70 characters."""
@@ -64,7 +80,9 @@ def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
         library = start()
         app.state.library = library
         try:
-            yield
+            # The MCP transport's sessions live as long as the app serves.
+            async with mcp.running():
+                yield
         finally:
             # Waits a while for running jobs, off the event loop.
             await asyncio.to_thread(library.stop)
@@ -78,11 +96,16 @@ def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
     )
     app.state.settings = settings
     images = page_images(settings)
+    # The MCP tools read the library the lifespan starts, as the routes do.
+    mcp = McpEndpoint(build_mcp_server(lambda: app.state.library, DEFAULT_COLLECTION))
     limits = upload_limits(settings)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
-        allowances=[Allowance("POST", UPLOAD_PATH, upload_body_bytes(limits))],
+        allowances=[
+            Allowance("POST", UPLOAD_PATH, upload_body_bytes(limits)),
+            Allowance("POST", CHAT_PATH, max(CHAT_BODY_BYTES, settings.max_body_bytes)),
+        ],
     )
     app.include_router(answers.router(DEFAULT_ENGINE), prefix="/v1")
     app.include_router(documents.router(DEFAULT_ENGINE), prefix="/v1")
@@ -93,7 +116,9 @@ def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
     app.include_router(pages.router(NAMED_ENGINE, images), prefix=COLLECTION_PREFIX)
     app.include_router(uploads.router(limits), prefix="/v1")
     app.include_router(jobs.router, prefix="/v1")
+    chat.install(app, settings)
     app.include_router(ops.router)
     web.install(app)
+    app.router.routes.append(mcp.route())
     install_error_handlers(app)
     return app

@@ -33,6 +33,8 @@ from service.settings import Settings
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from service.llm import LlmConfig
+
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -111,7 +113,7 @@ def build_answerers(settings: Settings) -> AnswerersFactory:
 def _generative(settings: Settings) -> AnswererFactory:
     # Imported on use: LangChain and the OpenAI client take a second to import.
     from service.generative import GenerativeConfig, generative
-    from service.llm import LangChainChat, LlmConfig
+    from service.llm import LangChainChat
     from service.tokens import tiktoken_cache_dir, token_counter
 
     if not settings.llm_model:
@@ -124,18 +126,7 @@ def _generative(settings: Settings) -> AnswererFactory:
             "CHANCERY_LLM_MAX_TOKENS must be smaller than CHANCERY_LLM_CONTEXT_TOKENS, or no "
             "passage fits in the prompt"
         )
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-    chat = LangChainChat(
-        LlmConfig(
-            base_url=settings.llm_base_url or "",
-            model=settings.llm_model,
-            api_key=key,
-            timeout_s=settings.llm_timeout_s,
-            max_tokens=settings.llm_max_tokens,
-            temperature=settings.llm_temperature,
-            json_output=settings.llm_json,
-        )
-    )
+    chat = LangChainChat(llm_config(settings))
     counter = token_counter(settings.llm_model, tiktoken_cache_dir(os.environ))
     config = GenerativeConfig(
         context_tokens=settings.llm_context_tokens,
@@ -144,6 +135,23 @@ def _generative(settings: Settings) -> AnswererFactory:
         rules=ClaimRules(min_similarity=settings.claim_min_similarity),
     )
     return generative(chat, counter, config)
+
+
+def llm_config(settings: Settings) -> LlmConfig:
+    """The LLM the settings name (`llm_base_url` set): for answers and for rewriting follow-up
+    questions in a chat."""
+    from service.llm import LlmConfig
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    return LlmConfig(
+        base_url=settings.llm_base_url or "",
+        model=settings.llm_model or "",
+        api_key=key,
+        timeout_s=settings.llm_timeout_s,
+        max_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature,
+        json_output=settings.llm_json,
+    )
 
 
 def collection_index(settings: Settings, name: str) -> Path:

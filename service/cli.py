@@ -410,6 +410,23 @@ def serve(
     uvicorn.run(served, host=host, port=port, log_level="info")
 
 
+@app.command(cls=_Command, short_help="Serve the MCP tools over stdio, for an assistant.")
+def mcp(ctx: typer.Context, index: IndexOption = None, collection: CollectionOption = None) -> None:
+    """Serve search, answers with their citations, pages and documents as MCP tools over
+    stdin and stdout, for the one collection named (as a desktop assistant starts a server);
+    `chancery serve` serves them over HTTP at /mcp for every collection."""
+    from index.store import require_index
+    from service.collections import DEFAULT_COLLECTION
+    from service.mcp_stdio import serve_stdio
+
+    settings, root = _target(ctx, index, collection)
+    if index is not None:
+        # A mistyped folder fails here, in the assistant's log, not at the first question.
+        require_index(root)
+    name = collection or DEFAULT_COLLECTION
+    serve_stdio(settings, root, name, _originals(ctx, index, collection))
+
+
 collections_app = typer.Typer(
     help="The collections of the data root (CHANCERY_DATA_DIR).", no_args_is_help=True
 )

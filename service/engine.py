@@ -30,6 +30,7 @@ from index.store import Index, StoreError, check_compatible, current_version, re
 from service.answerers import Answerers, AnswerersFactory
 from service.answering import Answer, AnswerPart
 from service.errors import UnavailableError
+from service.llm import LlmOptions
 
 log = logging.getLogger("chancery")
 
@@ -235,8 +236,10 @@ class Engine:
         k: int = 8,
         docs: list[str] | None = None,
         answerer: str | None = None,
+        *,
+        llm: LlmOptions | None = None,
     ) -> AskResult:
-        for part in self.stream(question, k, docs, answerer):
+        for part in self.stream(question, k, docs, answerer, llm=llm):
             if isinstance(part, AskResult):
                 return part
         raise AssertionError("a stream ends with its result")
@@ -247,11 +250,14 @@ class Engine:
         k: int = 8,
         docs: list[str] | None = None,
         answerer: str | None = None,
+        *,
+        llm: LlmOptions | None = None,
     ) -> Generator[AskPart, None, None]:
-        """The answer of the answerer named (default: the service's), part by part."""
+        """The answer of the answerer named (default: the service's), part by part; `llm`, this
+        request's options for an answerer's LLM."""
         started = time.perf_counter()
         snapshot = self.snapshot()
-        answerers = snapshot.answerers
+        answerers = snapshot.answerers if llm is None else snapshot.answerers.tuned(llm)
         answerers.pick(answerer)  # an answerer this service lacks is refused before any work
         result = snapshot.retriever.search(question, k, Mode.HYBRID, docs)
         version = snapshot.index.version

@@ -10,6 +10,7 @@ abstention with the closest passages (the service may then fall back to the extr
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,7 +30,7 @@ from service.answering import (
 from service.citations import Numbering, cite_in_chunk
 from service.claims import ClaimChecker, ClaimRules, Verdict
 from service.draft import Claim, ClaimReader, declines, json_claims
-from service.llm import ChatModel, LlmError
+from service.llm import ChatModel, LlmError, LlmOptions
 from service.prompt import Prompt, build_prompt
 from service.tokens import TokenCounter
 
@@ -72,9 +73,21 @@ class GenerativeAnswerer:
         self._chat = chat
         self._counter = counter
         self._config = config or GenerativeConfig()
+        self._options: LlmOptions | None = None
         self._checker = ClaimChecker(
             index.records, index.lexical, index.sentence_vectors(), embedder, self._config.rules
         )
+
+    def tuned(self, options: LlmOptions) -> GenerativeAnswerer:
+        """This answerer with one request's LLM options; the index, checker and model are
+        shared. The answer's tokens are kept to half the context, so the passages still fit."""
+        tuned = copy.copy(self)
+        tuned._options = options
+        if options.max_tokens is not None:
+            answer_tokens = min(options.max_tokens, self._config.context_tokens // 2)
+            tuned._options = replace(options, max_tokens=answer_tokens)
+            tuned._config = replace(self._config, answer_tokens=answer_tokens)
+        return tuned
 
     def answer(
         self, question: str, passages: Sequence[Hit], *, query_vector: Vectors | None = None
@@ -143,7 +156,7 @@ class GenerativeAnswerer:
         finish: str | None = None
         started = False
         try:
-            for delta in self._chat.stream(prompt.system, prompt.user):
+            for delta in self._chat.stream(prompt.system, prompt.user, self._options):
                 if not started:
                     started = True
                     yield Drafting()

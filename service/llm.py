@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, cast
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from service.errors import UnavailableError
 
@@ -44,6 +44,38 @@ class LlmConfig:
     text when the reply is not that JSON."""
 
 
+@dataclass
+class TokenUsage:
+    """The tokens the LLM reported for the requests of one answer, added up."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reported: bool = False
+    """Whether any request's usage was reported (a server may send none)."""
+
+    def add(self, prompt_tokens: int, completion_tokens: int) -> None:
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        self.reported = True
+
+
+@dataclass(frozen=True)
+class LlmOptions:
+    """One request's overrides of `LlmConfig` (None keeps the configured value), and where to
+    add the usage the server reports (it is then asked to report it)."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    usage: TokenUsage | None = None
+
+    def applied(self, config: LlmConfig) -> LlmConfig:
+        return replace(
+            config,
+            temperature=config.temperature if self.temperature is None else self.temperature,
+            max_tokens=config.max_tokens if self.max_tokens is None else self.max_tokens,
+        )
+
+
 @dataclass(frozen=True)
 class Delta:
     """A piece of the model's reply; the last one says why the model stopped."""
@@ -53,8 +85,9 @@ class Delta:
 
 
 class ChatModel(Protocol):
-    def stream(self, system: str, user: str) -> Iterator[Delta]:
-        """The reply to `user` under `system`, piece by piece; raises `LlmError`."""
+    def stream(self, system: str, user: str, options: LlmOptions | None = None) -> Iterator[Delta]:
+        """The reply to `user` under `system`, piece by piece, with `options` for this request;
+        raises `LlmError`."""
         ...
 
 
@@ -70,6 +103,7 @@ class LangChainChat:
         if config.json_output:
             # json_object, not json_schema: llama.cpp's server answers json_schema with a 500.
             extra["response_format"] = {"type": "json_object"}
+        self._extra = extra
         self._model = ChatOpenAI(
             model=config.model,
             base_url=config.base_url,
@@ -84,12 +118,16 @@ class LangChainChat:
             streaming=True,
         )
 
-    def stream(self, system: str, user: str) -> Iterator[Delta]:
+    def stream(self, system: str, user: str, options: LlmOptions | None = None) -> Iterator[Delta]:
         from langchain_core.messages import HumanMessage, SystemMessage
 
         messages = [SystemMessage(system), HumanMessage(user)]
         # A generator, though typed as an iterator: it must be closed to close the response.
-        chunks = cast("Generator[AIMessageChunk, None, None]", self._model.stream(messages))
+        chunks = cast(
+            "Generator[AIMessageChunk, None, None]",
+            self._model.stream(messages, **self._overrides(options)),
+        )
+        usage = options.usage if options is not None else None
         received = False
         try:
             while True:
@@ -100,6 +138,9 @@ class LangChainChat:
                 except Exception as exc:
                     raise LlmError(self._explain(exc, received)) from exc
                 received = True
+                if usage is not None and chunk.usage_metadata:
+                    reported = chunk.usage_metadata
+                    usage.add(reported["input_tokens"], reported["output_tokens"])
                 reason = chunk.response_metadata.get("finish_reason")
                 text = chunk.content if isinstance(chunk.content, str) else ""
                 if text or reason:
@@ -107,6 +148,21 @@ class LangChainChat:
         finally:
             # Closes the HTTP response: the server stops generating for a client that left.
             chunks.close()
+
+    def _overrides(self, options: LlmOptions | None) -> dict[str, Any]:
+        """The request's parameters that differ from the model's: sent per call, so one client
+        (and its connection pool) serves every request."""
+        if options is None:
+            return {}
+        config = options.applied(self.config)
+        overrides: dict[str, Any] = {}
+        if config.temperature != self.config.temperature:
+            overrides["temperature"] = config.temperature
+        if config.max_tokens != self.config.max_tokens:
+            overrides["extra_body"] = {**self._extra, "max_tokens": config.max_tokens}
+        if options.usage is not None:
+            overrides["stream_usage"] = True  # stream_options.include_usage: a last chunk
+        return overrides
 
     def _explain(self, error: Exception, received: bool) -> str:
         """What went wrong, in words. The openai client wraps its transport's errors (of an

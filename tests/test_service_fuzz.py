@@ -114,6 +114,15 @@ schema = schemathesis.openapi.from_dict(
                     },
                 },
                 {
+                    # The schema cannot say that the last message must be the user's, with at
+                    # most 2,000 characters, which the documented 400 refuses; nor can it say
+                    # that this server has no LLM for `answerer: generative` (400 too).
+                    "include-name": "POST /v1/chat/completions",
+                    "checks": {
+                        "positive_data_acceptance": {"expected-statuses": [*ACCEPTED, "400"]}
+                    },
+                },
+                {
                     # `start` without `end` (or both with `quote`) fits the schema, which cannot
                     # say "both or neither", and gets the documented 422.
                     "include-name-regex": r"/highlights$",

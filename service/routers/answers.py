@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import Generator, Iterator
 
-import anyio
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
@@ -23,6 +22,7 @@ from service.routers.mapping import (
     sentence_event,
 )
 from service.routers.openapi import errors, event_stream
+from service.routers.streaming import prefetch, relay
 from service.schemas import (
     AbstainedEvent,
     AskRequest,
@@ -69,14 +69,8 @@ def router(source: EngineSource) -> APIRouter:
                 engine.ask(request.question, request.k, request.docs, request.answerer)
             )
         parts = engine.stream(request.question, request.k, request.docs, request.answerer)
-        # Read up to the answer's first part before the status goes out: retrieval, and the
-        # LLM's first words, can still fail as an HTTP status (a 503 that says why).
-        head = []
-        for part in parts:
-            head.append(part)
-            if not isinstance(part, Retrieved):
-                break
-        return StreamingResponse(_relay(_events(head, parts)), media_type="text/event-stream")
+        first = prefetch(parts)
+        return StreamingResponse(relay(_events(first, parts)), media_type="text/event-stream")
 
     @routes.post("/search", response_model=SearchResponse, responses=failures)
     def search(request: SearchRequest, engine: Engine = Depends(engine_of)) -> SearchResponse:
@@ -86,23 +80,6 @@ def router(source: EngineSource) -> APIRouter:
         )
 
     return routes
-
-
-async def _relay(events: Generator[str, None, None]) -> AsyncIterator[str]:
-    """The events, each computed on a worker thread. When the client goes away, Starlette
-    cancels the response while it waits here, and `events` is closed at once, which closes the
-    LLM's response and stops the model writing for no one. (Starlette's own relay of a plain
-    iterator leaves that to the garbage collector, which the cancellation's traceback keeps
-    from collecting it until much later.)"""
-    try:
-        while True:
-            event = await anyio.to_thread.run_sync(next, events, None)
-            if event is None:
-                return
-            yield event
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(events.close)
 
 
 def _events(
