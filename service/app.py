@@ -14,16 +14,24 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from service.access import Access
+from service.audit import AuditLog
 from service.deps import DEFAULT_ENGINE, NAMED_ENGINE
 from service.engine import DEFAULT_COLLECTION
+from service.errors import ChanceryError
 from service.handlers import install_error_handlers
+from service.http_safety import CorsPolicy, SecurityHeaders, TrustedHosts
+from service.keys import KeyStore
 from service.library import Library
 from service.limits import Allowance, BodyLimit
 from service.mcp_http import McpEndpoint
 from service.mcp_server import build_mcp_server
+from service.metrics import IndexStats, Metrics, RequestMetrics
 from service.multipart import MAX_PART_HEADER_BYTES
 from service.page_images import PageCache, PageImages
 from service.pdf_workers import PdfWorkers
+from service.rate_limit import FailedAuthTracker, RateLimiter
+from service.request_context import RequestId
 from service.routers import (
     answers,
     chat,
@@ -44,6 +52,7 @@ CHAT_PATH = re.compile(r"/v1/chat/completions")
 CHAT_BODY_BYTES = 1024 * 1024
 """A chat request carries the whole conversation, each earlier answer with its sources."""
 PAGE_CACHE = "cache/pages"
+AUDIT_DIR = "audit"
 _BOUNDARY_BYTES = 512
 """A part's boundary line and blank lines, generously: a boundary is at most 70 characters."""
 
@@ -87,6 +96,8 @@ def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
             # Waits a while for running jobs, off the event loop.
             await asyncio.to_thread(library.stop)
             await asyncio.to_thread(images.close)
+            audit.close()
+            keys.close()
 
     app = FastAPI(
         title="Chancery",
@@ -96,6 +107,10 @@ def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
     )
     app.state.settings = settings
     images = page_images(settings)
+    keys = KeyStore(settings.data_dir)
+    audit = AuditLog(settings.data_dir / AUDIT_DIR, store_text=settings.audit_text)
+    metrics = Metrics(lambda: _index_stats(app))
+    app.state.keys, app.state.audit, app.state.metrics = keys, audit, metrics
     # The MCP tools read the library the lifespan starts, as the routes do.
     mcp = McpEndpoint(build_mcp_server(lambda: app.state.library, DEFAULT_COLLECTION))
     limits = upload_limits(settings)
@@ -107,6 +122,26 @@ def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
             Allowance("POST", CHAT_PATH, max(CHAT_BODY_BYTES, settings.max_body_bytes)),
         ],
     )
+    # Added last is outermost. Every response, a refusal included, gets an id, the security
+    # headers and a count; the Host check comes before anything else reads the request; a
+    # preflight (which carries no key) is answered before the key is asked for.
+    limiter = (
+        RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst)
+        if settings.rate_limit_rps
+        else None
+    )
+    brake = FailedAuthTracker(
+        threshold=settings.auth_failures,
+        window=settings.auth_failure_window_s,
+        penalty=settings.auth_block_s,
+        max_penalty=settings.auth_block_max_s,
+    )
+    app.add_middleware(Access, keys=keys, limiter=limiter, brake=brake)
+    app.add_middleware(CorsPolicy, origins=settings.cors_origins)
+    app.add_middleware(TrustedHosts, hosts=settings.trusted_hosts)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestId)
     app.include_router(answers.router(DEFAULT_ENGINE), prefix="/v1")
     app.include_router(documents.router(DEFAULT_ENGINE), prefix="/v1")
     app.include_router(pages.router(DEFAULT_ENGINE, images), prefix="/v1")
@@ -122,3 +157,30 @@ def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
     app.router.routes.append(mcp.route())
     install_error_handlers(app)
     return app
+
+
+def _index_stats(app: FastAPI) -> list[IndexStats]:
+    """Each collection's index, read when metrics are scraped (an ingest from the command line
+    shows up too); nothing before the library has started."""
+    library: Library | None = getattr(app.state, "library", None)
+    if library is None:
+        return []
+    settings: Settings = app.state.settings
+    return [
+        IndexStats(c.name, c.index_version, c.documents, _chunks(settings, c.name))
+        for c in library.collections()
+    ]
+
+
+def _chunks(settings: Settings, collection: str) -> int:
+    from index.store import StoreError, current_version, read_manifest
+    from service.build import collection_index, index_folder
+
+    try:
+        root = (
+            index_folder(settings) if settings.index_dir else collection_index(settings, collection)
+        )
+        version = current_version(root)
+        return read_manifest(version).chunk_count if version else 0
+    except (StoreError, ChanceryError, OSError):
+        return 0

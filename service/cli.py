@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand
 
 from index.modes import Mode
+from service.cli_admin import audit_app, keys_app
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -395,19 +396,37 @@ def serve(
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Listen beyond loopback although no API key exists (anyone who can reach the "
+            "port can then read every document).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API (and its docs at /docs) over every collection of the data root
     (CHANCERY_DATA_DIR; 'default' is created), or over one index folder with --index."""
     import uvicorn
 
+    from service.bind_check import check_bind
     from service.build import build_app
+    from service.keys import KeyStore
+    from service.request_context import configure_logging
 
     settings = _settings(ctx)
+    keys = KeyStore(settings.data_dir)
+    try:
+        check_bind(host, keys.any_keys(), insecure)
+    finally:
+        keys.close()
     if index is None:
         served = build_app(settings, data_root=True)
     else:
         served = build_app(settings.model_copy(update={"index_dir": index}))
-    uvicorn.run(served, host=host, port=port, log_level="info")
+    # uvicorn's own lines go through the same handler, with the request id (JSON in a log file).
+    configure_logging(json_lines=settings.log_json)
+    uvicorn.run(served, host=host, port=port, log_level="info", log_config=None)
 
 
 @app.command(cls=_Command, short_help="Serve the MCP tools over stdio, for an assistant.")
@@ -493,6 +512,8 @@ def _registry(ctx: typer.Context) -> CollectionRegistry[None]:
 
 eval_app = typer.Typer(help="Score Chancery against gold answers.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 
 
 @eval_app.command("run", cls=_Command, short_help="Score a gold set; write run.json and reports.")

@@ -20,6 +20,12 @@ class ChanceryError(Exception):
     exit_code: ClassVar[int] = 1
 
 
+class ForbiddenError(ChanceryError):
+    """The caller's key does not allow what it asked for; the message says what would."""
+
+    status = 403
+
+
 class NotFoundError(ChanceryError):
     """A document, page or collection the caller named does not exist."""
 

@@ -69,3 +69,23 @@ class Settings(BaseSettings):
     (flagged), `abstain` declines (and an LLM failure is a 503)."""
     claim_min_similarity: float = ClaimRules.min_similarity
     """A generative claim's cosine to its quote must reach this."""
+    trusted_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1", "localhost", "[::1]"])
+    """Host names the server answers to (any port; `*.example.org` and `*` allowed): the rest get
+    400, which stops DNS rebinding from a browser. Add the deployment's names."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Web origins allowed to call the API from a browser; empty means none (a preflight gets
+    403)."""
+    audit_text: bool = True
+    """Store questions, answers and quotes in the audit log; off: metadata only."""
+    rate_limit_rps: float | None = Field(default=10.0, gt=0)
+    """Requests per second per key (per client address when there are no keys); unset: no
+    limit."""
+    rate_limit_burst: int = Field(default=40, ge=1)
+    auth_failures: int = Field(default=5, ge=1)
+    """Failed authentications from one address, within `auth_failure_window_s`, before it is
+    made to wait."""
+    auth_failure_window_s: float = Field(default=60.0, gt=0)
+    auth_block_s: float = Field(default=30.0, gt=0)
+    auth_block_max_s: float = Field(default=3600.0, gt=0)
+    log_json: bool | None = None
+    """Log JSON lines; unset: when stderr is not a terminal."""

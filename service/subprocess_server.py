@@ -30,6 +30,9 @@ class ServerStartError(RuntimeError):
 def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHANCERY_") or k in _INHERITED}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    # Tests and benchmarks send far more than a person would; the rate limit has tests of its
+    # own, which pass their settings as extras.
+    env.update(CHANCERY_RATE_LIMIT_RPS="100000", CHANCERY_RATE_LIMIT_BURST="100000")
     env.update(extra or {})
     return env
 

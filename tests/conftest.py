@@ -9,6 +9,13 @@ from pathlib import Path
 
 import pytest
 
+# The server answers loopback host names only, by default; Starlette's test client calls itself
+# "testserver". Every app the tests build (and every server they start) reads this.
+os.environ.setdefault("CHANCERY_TRUSTED_HOSTS", '["127.0.0.1", "localhost", "[::1]", "testserver"]')
+# Load tests and fuzzing send far more than a person would; tests of the limit set their own.
+os.environ.setdefault("CHANCERY_RATE_LIMIT_RPS", "100000")
+os.environ.setdefault("CHANCERY_RATE_LIMIT_BURST", "100000")
+
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
 SAMPLES = REPO / "samples"

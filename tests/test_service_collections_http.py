@@ -447,7 +447,9 @@ def test_dot_segments_sent_raw_reach_no_collection(client: httpx.Client, data_ro
         assert _raw_status(base_url, "GET", target) in (404, 405, 422), target
         assert _raw_status(base_url, "DELETE", target) in (404, 405, 422), target
     assert tree(data_root.parent) == outside
-    assert {path.name for path in data_root.iterdir()} <= {"collections", "jobs", "trash"}
+    # What a data root holds (the audit log and page cache beside the collections), nothing else.
+    known = {"collections", "jobs", "trash", "audit", "cache", "keys.sqlite3"}
+    assert {path.name for path in data_root.iterdir()} <= known
     assert all(re.fullmatch(NAME_PATTERN, p.name) for p in (data_root / "collections").iterdir())
 
 

@@ -196,7 +196,9 @@ def test_a_failure_after_the_stream_began_ends_it_with_an_error_envelope() -> No
         yield sentence
         raise LlmError("the LLM at x broke off its reply (connection lost)")
 
-    lines = list(_events([], parts(), Chunks(_exchange(), include_usage=False)))
+    recorded: list[Any] = []
+    lines = list(_events([], parts(), Chunks(_exchange(), include_usage=False), recorded.append))
+    assert recorded == []  # no answer finished, so none is audited
     data = [json.loads(line.removeprefix("data: ")) for line in lines]
     assert data[1]["choices"][0]["delta"]["content"] == "Train the army. [1]"
     # The openai client raises a `data:` line holding an `error` as an APIError.

@@ -302,11 +302,12 @@ def test_the_mount_is_not_in_the_openapi_description(http_url: str) -> None:
 
 
 def test_the_mount_refuses_other_host_names(http_url: str) -> None:
-    # A page on another site that rebinds its name to this address sends its own Host.
+    # A page on another site that rebinds its name to this address sends its own Host: the
+    # app's trusted-host check refuses it (400) before the SDK's own guard (421) would.
     body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
     headers = {"host": "attacker.example", "accept": "application/json, text/event-stream"}
     response = httpx.post(f"{http_url}/mcp", json=body, headers=headers, timeout=30)
-    assert response.status_code == 421
+    assert response.status_code == 400
     other_origin = {**headers, "host": "127.0.0.1", "origin": "http://attacker.example"}
     response = httpx.post(f"{http_url}/mcp", json=body, headers=other_origin, timeout=30)
     assert response.status_code == 403

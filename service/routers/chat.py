@@ -14,7 +14,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -22,7 +22,9 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from service.access import current_key
 from service.answering import Sentence
+from service.auditing import answered, audit_log, caller
 from service.chat_schemas import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -37,7 +39,7 @@ from service.chat_schemas import (
 from service.collections import CollectionNotFoundError, InvalidCollectionNameError
 from service.deps import Holdings
 from service.engine import AskPart, AskResult
-from service.errors import translate
+from service.errors import ForbiddenError, translate
 from service.followup import LlmRewriter, Turn, standalone
 from service.llm import LlmOptions, TokenUsage
 from service.routers.chat_errors import (
@@ -123,7 +125,10 @@ def router(settings: Settings) -> APIRouter:
     def models(library: Holdings) -> ModelList:
         """The models, one per collection: `chancery` for `default`, `chancery/NAME` for the
         others."""
-        listed = sorted(info.name for info in library.collections())
+        key = current_key()
+        listed = sorted(
+            info.name for info in library.collections() if key is None or key.sees(info.name)
+        )
         return ModelList(data=[ModelOut(id=model_id(name), created=0) for name in listed])
 
     @routes.post(
@@ -141,8 +146,15 @@ def router(settings: Settings) -> APIRouter:
         body: ChatCompletionRequest, request: Request, library: Holdings
     ) -> ChatCompletion | StreamingResponse:
         """An answer from the collection the model names, each sentence cited to a page."""
+        started = time.perf_counter()
         turns = _turns(body.messages)
         collection = collection_of(body.model)
+        key = current_key()
+        if key is not None and not key.sees(collection):
+            raise ForbiddenError(
+                f"the key '{key.name}' may not use the collection '{collection}' "
+                f"(model '{body.model}')"
+            )
         try:
             engine = library.engine(collection)
         except (CollectionNotFoundError, InvalidCollectionNameError) as exc:
@@ -169,13 +181,21 @@ def router(settings: Settings) -> APIRouter:
             sources=body.sources,
             usage_of=usage_of,
         )
+        audit = audit_log(request)
+        who = caller(request)
+
+        def record(result: AskResult) -> None:
+            if audit is not None:
+                audit.record(answered(who, asked.question, result, started))
+
         if not body.stream:
             result = engine.ask(asked.question, PASSAGES, None, body.answerer, llm=options)
+            record(result)
             return completion(exchange, result)
         parts = engine.stream(asked.question, PASSAGES, None, body.answerer, llm=options)
         first = prefetch(parts)
         include_usage = body.stream_options is not None and body.stream_options.include_usage
-        events = _events(first, parts, Chunks(exchange, include_usage))
+        events = _events(first, parts, Chunks(exchange, include_usage), record)
         return StreamingResponse(relay(events), media_type="text/event-stream")
 
     return routes
@@ -213,15 +233,20 @@ def _text(message: ChatMessage) -> str:
 
 
 def _events(
-    first: list[AskPart], rest: Generator[AskPart, None, None], chunks: Chunks
+    first: list[AskPart],
+    rest: Generator[AskPart, None, None],
+    chunks: Chunks,
+    record: Callable[[AskResult], None],
 ) -> Generator[str, None, None]:
-    """The stream's `data:` lines, `first` first; closing this closes `rest`."""
+    """The stream's `data:` lines, `first` first; closing this closes `rest`. The answer is
+    recorded in the audit log before its last chunks go out."""
     try:
         yield _data(chunks.opening())
         for part in itertools.chain(first, rest):
             if isinstance(part, Sentence):
                 yield _data(chunks.sentence(part))
             elif isinstance(part, AskResult):
+                record(part)
                 for chunk in chunks.closing(part):
                     yield _data(chunk)
         yield "data: [DONE]\n\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from service.access import current_key
 from service.deps import CollectionName, Holdings
 from service.routers.mapping import collection_out
 from service.routers.openapi import errors
@@ -14,8 +15,11 @@ router = APIRouter(tags=["collections"])
 
 @router.get("/collections", response_model=CollectionsResponse, responses=errors(413, 503))
 def collections(library: Holdings) -> CollectionsResponse:
-    """Every collection, with its index version and how many documents it holds."""
-    return CollectionsResponse(collections=[collection_out(c) for c in library.collections()])
+    """Every collection the caller's key may use (all, without keys), with its index version
+    and how many documents it holds."""
+    key = current_key()
+    shown = [c for c in library.collections() if key is None or key.sees(c.name)]
+    return CollectionsResponse(collections=[collection_out(c) for c in shown])
 
 
 @router.post(

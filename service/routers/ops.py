@@ -1,11 +1,12 @@
-"""Operations: is the process up (`/healthz`), can it answer (`/readyz`)."""
+"""Operations: is the process up (`/healthz`), can it answer (`/readyz`), the metrics."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 
 from service.deps import default_engine
 from service.engine import Engine
+from service.metrics import Metrics, render
 from service.routers.openapi import errors
 from service.schemas import HealthResponse, ReadyResponse
 
@@ -22,3 +23,12 @@ def healthz() -> HealthResponse:
 def readyz(engine: Engine = Depends(default_engine)) -> ReadyResponse:
     """The model is loaded and the collection `default` has an index ready to answer."""
     return ReadyResponse(status="ready", index_version=engine.snapshot().index.version)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    """Prometheus metrics: requests, latencies per stage, abstentions, verification drops,
+    ingest jobs, each collection's index (an admin key, when keys exist)."""
+    registry: Metrics = request.app.state.metrics
+    body, media_type = render(registry)
+    return Response(body, media_type=media_type)

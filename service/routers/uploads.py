@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from service.audit import AuditEvent
+from service.auditing import audit_log, caller, job_submitted
 from service.deps import CollectionName, Holdings
 from service.jobs import Job
 from service.multipart import FILES_FIELD, file_parts
@@ -33,8 +36,11 @@ def router(limits: UploadLimits) -> APIRouter:
         """Add or replace documents: one or many files, ingested by a job."""
         # The body is read as the files are staged, never before: the collection is checked
         # first, and a file over a limit stops the reading there.
+        started = time.perf_counter()
         files = file_parts(request.headers.get("content-type"), request.stream())
-        return _queued(await library.upload(name, files), response)
+        job = await library.upload(name, files)
+        await _record(request, job, started)
+        return _queued(job, response)
 
     @routes.delete(
         "/collections/{name}/documents/{doc_id}",
@@ -43,12 +49,39 @@ def router(limits: UploadLimits) -> APIRouter:
         responses={**accepted(), **errors(404, 409, 413, 422, 429, 503)},
     )
     def delete_document(
-        name: CollectionName, doc_id: str, response: Response, library: Holdings
+        name: CollectionName,
+        doc_id: str,
+        request: Request,
+        response: Response,
+        library: Holdings,
     ) -> JobAccepted:
         """Remove a document from the collection, by a job."""
-        return _queued(library.remove(name, doc_id), response)
+        started = time.perf_counter()
+        job = library.remove(name, doc_id)
+        log = audit_log(request)
+        if log is not None:
+            log.record(_event(request, job, started))
+        return _queued(job, response)
 
     return routes
+
+
+async def _record(request: Request, job: Job, started: float) -> None:
+    log = audit_log(request)
+    if log is not None:
+        await log.record_async(_event(request, job, started))
+
+
+def _event(request: Request, job: Job, started: float) -> AuditEvent:
+    """The job as the audit log keeps it: the files sent, or the documents removed."""
+    return job_submitted(
+        caller(request),
+        job.spec.collection,
+        job.id,
+        started,
+        files=[staged.name for staged in job.spec.files],
+        doc_ids=list(job.spec.remove),
+    )
 
 
 def _queued(job: Job, response: Response) -> JobAccepted:

@@ -9,6 +9,39 @@ export class ApiError extends Error {
   }
 }
 
+// The API key, when the server asks for one: kept for this browser tab only (sessionStorage),
+// sent as a bearer token with every call.
+const KEY_STORE = "chancery-api-key";
+let askForKey = async () => null;
+
+export function apiKey() {
+  try {
+    return sessionStorage.getItem(KEY_STORE);
+  } catch {
+    return null;
+  }
+}
+
+export function setApiKey(key) {
+  try {
+    if (key) sessionStorage.setItem(KEY_STORE, key);
+    else sessionStorage.removeItem(KEY_STORE);
+  } catch {
+    // Storage refused (a private window): the key lasts until the page is reloaded.
+  }
+}
+
+// `prompt()` resolves to a key the reader typed, or null: called when the server answers 401.
+export function onKeyNeeded(prompt) {
+  askForKey = prompt;
+}
+
+function withKey(options) {
+  const key = apiKey();
+  if (!key) return options;
+  return { ...options, headers: { ...(options.headers || {}), authorization: `Bearer ${key}` } };
+}
+
 const UNREACHABLE =
   "Chancery could not be reached. Check that the server is running, then try again.";
 
@@ -48,16 +81,37 @@ async function failure(response) {
   return new ApiError(response.status, detail);
 }
 
-async function send(url, options = {}) {
+async function send(url, options = {}, retried = false) {
   let response;
   try {
-    response = await fetch(url, options);
+    response = await fetch(url, withKey(options));
   } catch (error) {
     if (error && error.name === "AbortError") throw error;
     throw new ApiError(0, "");
   }
+  if (response.status === 401 && !retried) {
+    const key = await askForKey();
+    if (key) {
+      setApiKey(key);
+      return send(url, options, true);
+    }
+  }
   if (!response.ok) throw await failure(response);
   return response;
+}
+
+// Sets an image's source: the URL itself without a key; with one, the image fetched with the
+// key (an <img> cannot send it) and shown from memory.
+export async function loadImage(image, url) {
+  if (!apiKey()) {
+    image.src = url;
+    return;
+  }
+  const blob = await (await send(url)).blob();
+  const previous = image.dataset.objectUrl;
+  image.dataset.objectUrl = URL.createObjectURL(blob);
+  image.src = image.dataset.objectUrl;
+  if (previous) URL.revokeObjectURL(previous);
 }
 
 export async function getJson(url, options = {}) {
@@ -150,6 +204,8 @@ export function uploadFiles(collection, files, onProgress) {
     for (const file of files) form.append("files", file, file.name);
     const request = new XMLHttpRequest();
     request.open("POST", `${collectionPath(collection)}/documents`);
+    const key = apiKey();
+    if (key) request.setRequestHeader("authorization", `Bearer ${key}`);
     request.responseType = "json";
     request.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);

@@ -1,6 +1,6 @@
 // The page: reads its configuration and address, wires the parts, and keeps the address in
 // step with what is shown, so that every view (and every cited page) has a link.
-import { ApiError, listCollections } from "./api.js";
+import { ApiError, listCollections, onKeyNeeded } from "./api.js";
 import { setupAsk } from "./ask.js";
 import { byId, clear, h, say, show } from "./dom.js";
 import { setupLibrary, showLibrary } from "./library.js";
@@ -104,3 +104,25 @@ async function start() {
 }
 
 start();
+
+// Asked once however many calls find the key missing at the same time.
+let keyPrompt = null;
+onKeyNeeded(() => {
+  if (keyPrompt) return keyPrompt;
+  const dialog = byId("key-dialog");
+  const input = byId("key-input");
+  input.value = "";
+  keyPrompt = new Promise((resolve) => {
+    dialog.addEventListener(
+      "close",
+      () => {
+        keyPrompt = null;
+        const key = input.value.trim();
+        resolve(dialog.returnValue === "use" && key ? key : null);
+      },
+      { once: true },
+    );
+    dialog.showModal();
+  });
+  return keyPrompt;
+});

@@ -1,7 +1,7 @@
 // The page viewer: one page of a document, as an image rendered by the server with the quote's
 // boxes over it (PDFs), or as its text with the quote marked (every other format, and PDFs
 // whose image is not available). Previous/next page, zoom, and the page's own text to copy.
-import { ApiError, getHighlights, getPage, pageImageUrl } from "./api.js";
+import { ApiError, getHighlights, getPage, loadImage, pageImageUrl } from "./api.js";
 import { byId, clear, h, say, show } from "./dom.js";
 import { pageName } from "./format.js";
 import { pageLink } from "./links.js";
@@ -89,7 +89,9 @@ function sizeSheet() {
   if (render > (current.renderWidth || 0)) {
     current.renderWidth = render;
     const { collection, doc, page } = current;
-    view.pageImage.src = pageImageUrl(collection, doc.doc_id, page, render);
+    loadImage(view.pageImage, pageImageUrl(collection, doc.doc_id, page, render)).catch(() => {
+      view.pageImage.removeAttribute("src");
+    });
   }
 }
 
