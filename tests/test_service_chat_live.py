@@ -3,8 +3,6 @@ over the reference report, asked through the official `openai` client as a chat 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +11,8 @@ import httpx
 import openai
 import pytest
 
-from service import subprocess_server
-from tests.conftest import REFERENCE_PDF, REPO
+from tests.conftest import REFERENCE_PDF
+from tests.served import served_data_root
 
 STARTUP_SECONDS = 180
 REQUEST_SECONDS = 120
@@ -25,24 +23,9 @@ GAS_PAGE = 13
 
 @pytest.fixture(scope="module")
 def base_url(reference_pdf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data = {"CHANCERY_DATA_DIR": str(tmp_path_factory.mktemp("chat-live-data"))}
-    ingest = subprocess.run(
-        [sys.executable, "-m", "service.cli", "ingest", str(reference_pdf)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO,
-        env=subprocess_server.child_environment(data),
-    )
-    assert ingest.returncode == 0, ingest.stderr
-    log = tmp_path_factory.mktemp("chat-live-log") / "server.log"
-    try:
-        with subprocess_server.running_server(
-            None, log, startup_seconds=STARTUP_SECONDS, cwd=REPO, env=data
-        ) as url:
-            yield url
-    except subprocess_server.ServerStartError as exc:
-        pytest.fail(str(exc))
+    root = tmp_path_factory.mktemp("chat-live")
+    with served_data_root([reference_pdf], root, startup_seconds=STARTUP_SECONDS) as url:
+        yield url
 
 
 def _client(base_url: str) -> openai.OpenAI:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import collections
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,11 +24,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from service import subprocess_server
 from service.build import build_app
 from service.settings import Settings
-from tests.conftest import REPO, SAMPLES
+from tests.conftest import SAMPLES
 from tests.fakes import FakeEmbedder
+from tests.served import served_data_root
 
 SAMPLE = SAMPLES / "northland-energy-brief.md"
 DOC_ID = SAMPLE.name
@@ -43,24 +41,9 @@ LIMIT: int = Settings.model_fields["max_body_bytes"].default
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data = {"CHANCERY_DATA_DIR": str(tmp_path_factory.mktemp("fuzz-data"))}
-    ingest = subprocess.run(
-        [sys.executable, "-m", "service.cli", "ingest", str(SAMPLE), "--collection", "default"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO,
-        env=subprocess_server.child_environment(data),
-    )
-    assert ingest.returncode == 0, ingest.stderr
-    log = tmp_path_factory.mktemp("fuzz-log") / "server.log"
-    try:
-        with subprocess_server.running_server(
-            None, log, startup_seconds=STARTUP_SECONDS, cwd=REPO, env=data
-        ) as url:
-            yield url
-    except subprocess_server.ServerStartError as exc:
-        pytest.fail(str(exc))
+    root = tmp_path_factory.mktemp("fuzz")
+    with served_data_root([SAMPLE], root, startup_seconds=STARTUP_SECONDS) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
