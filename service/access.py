@@ -9,22 +9,35 @@ valid one (repeated failures from one address are slowed down, 429), 403 when th
 collections do not allow the request, 429 over the key's rate. The key, once known, is on
 `request.state.key` and in `current_key()`, for routes that pick the collection from the body
 (chat models, MCP tools) and for the audit log.
+
+Each refusal on a protected route is written to the audit log before it is sent (time, request
+id, client address, method, path, status; the key's name and the collection when known; never the
+body, which is not read): every 401 and 403, and the 429s as `_RefusalAudit` says. Why that
+cannot make the audit a way to flood the server is told there.
 """
 
 from __future__ import annotations
 
 import contextvars
 import json
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
+import anyio
+import anyio.to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.audit import AuditError, AuditEvent, AuditLog
 from service.collections import DEFAULT_COLLECTION
 from service.keys import KeyRecord, KeyStore, allows, bearer_token
 from service.keys import Scope as KeyScope
 from service.rate_limit import Decision, FailedAuthTracker, RateLimiter
+from service.request_context import current_request_id
+
+log = logging.getLogger("chancery")
 
 _KEY: contextvars.ContextVar[KeyRecord | None] = contextvars.ContextVar(
     "chancery_key", default=None
@@ -96,7 +109,8 @@ def rule_for(method: str, path: str, policy: Sequence[Rule] = POLICY) -> tuple[R
 
 
 class Access:
-    """The middleware; `keys`, `limiter` and `brake` are shared with the routes that need them."""
+    """The middleware; `keys`, `limiter` and `brake` are shared with the routes that need them.
+    With `audit`, refusals on protected routes are recorded in it."""
 
     def __init__(
         self,
@@ -105,12 +119,14 @@ class Access:
         limiter: RateLimiter | None,
         brake: FailedAuthTracker,
         policy: Sequence[Rule] = POLICY,
+        audit: AuditLog | None = None,
     ) -> None:
         self.app = app
         self._keys = keys
         self._limiter = limiter
         self._brake = brake
         self._policy = policy
+        self._refusals = _RefusalAudit(audit) if audit is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -120,9 +136,12 @@ class Access:
         method = scope["method"]
         rule, collection = rule_for(method, scope["path"], self._policy)
         client = _client(scope)
+        refuse = _Refusal(self._refusals, scope, send, collection)
         if not self._keys.any_keys():
             if rule.scope is not None and (refused := self._over_rate(f"address {client}")):
-                await _deny(send, 429, _rate_message(refused), _retry(refused))
+                await refuse(
+                    429, _rate_message(refused), _retry(refused), repeat=f"address {client}"
+                )
                 return
             await self.app(scope, receive, send)
             return
@@ -131,18 +150,22 @@ class Access:
             return
         blocked = self._brake.blocked(client)
         if not blocked.allowed:
-            await _deny(send, 429, _blocked_message(blocked), _retry(blocked))
+            await refuse(
+                429, _blocked_message(blocked), _retry(blocked), repeat=f"address {client}"
+            )
             return
         token = bearer_token(_header(scope, b"authorization"))
         record = self._keys.authenticate(token) if token else None
         if record is None:
             failed = self._brake.failed(client)
             if not failed.allowed:
-                await _deny(send, 429, _blocked_message(failed), _retry(failed))
+                # The failure that starts a block: recorded, like the 401s before it.
+                await refuse(
+                    429, _blocked_message(failed), _retry(failed), starts=f"address {client}"
+                )
                 return
             why = "is not a valid key" if token else "is missing"
-            await _deny(
-                send,
+            await refuse(
                 401,
                 f"this server needs an API key: the 'Authorization: Bearer <key>' header {why}; "
                 "ask the administrator for one (`chancery keys create`)",
@@ -151,11 +174,17 @@ class Access:
             return
         self._brake.succeeded(client)
         if not allows(record, rule.scope, collection):
-            await _deny(send, 403, _forbidden(record, rule.scope, collection))
+            await refuse(403, _forbidden(record, rule.scope, collection), key=record.name)
             return
         refused = self._over_rate(f"key {record.name}")
         if refused is not None:
-            await _deny(send, 429, _rate_message(refused), _retry(refused))
+            await refuse(
+                429,
+                _rate_message(refused),
+                _retry(refused),
+                key=record.name,
+                repeat=f"key {record.name}",
+            )
             return
         scope.setdefault("state", {})["key"] = record
         token_ = _KEY.set(record)
@@ -169,6 +198,106 @@ class Access:
             return None
         decision = self._limiter.check(caller)
         return None if decision.allowed else decision
+
+
+REFUSAL_WRITERS = 4
+"""Threads that may write refusals to the audit log at once, apart from the threads that serve
+requests (and write their records)."""
+REPEATED_429_SECONDS = 60.0
+"""While a caller keeps being refused with 429, one of its refusals per this many seconds is
+recorded."""
+_PATH_CHARS = 256
+
+
+class _RefusalAudit:
+    """Writes refusals to the audit log, at a cost no flood of refused requests can raise.
+
+    A record is an fsynced SQLite commit, so a refused request that is recorded costs more than
+    one that is not; three bounds keep that from becoming a way to overload the server or fill
+    its disk:
+
+    - 401s are bounded by the brake: an address gets `auth_failures` of them within the window,
+      then it is blocked, for longer at each block. Every 401 is recorded, and the 429 that
+      starts a block.
+    - 403s (and 429s over a key's rate) come from a valid key: its name is in the record, each
+      of its allowed requests is recorded as well and costs far more, and an administrator who
+      sees a flood revokes it, which turns the flood into braked 401s. Every 403 is recorded.
+    - A 429 sheds load: recording each would do, for every refused request, the very work the
+      refusal saves. While an address stays blocked, or a key or (without keys) an address
+      stays over its rate, one of its 429s per `REPEATED_429_SECONDS` is recorded: the log
+      shows that it kept trying, and when, without a row per attempt.
+
+    Records are written on worker threads of their own (`REFUSAL_WRITERS` at most), never the
+    event loop and never the pool that runs the routes; concurrent records share commits (the
+    log's group commit). A refusal is sent once its record is in, so a client that floods waits
+    for the disk, not the other way round. When the log cannot be written, the request is still
+    refused, and the failure is logged.
+    """
+
+    def __init__(self, audit: AuditLog) -> None:
+        self._audit = audit
+        self._writers = anyio.CapacityLimiter(REFUSAL_WRITERS)
+        self._repeats = RateLimiter(1 / REPEATED_429_SECONDS, 1)
+
+    def wanted(self, *, repeat: str | None, starts: str | None) -> bool:
+        """Whether this refusal is recorded: `repeat` names the caller of a 429 that may be one
+        of a run, `starts` the caller of one that starts a block (recorded, and counted as the
+        run's first)."""
+        if starts is not None:
+            self._repeats.check(starts)
+            return True
+        return repeat is None or self._repeats.check(repeat).allowed
+
+    async def record(self, event: AuditEvent) -> None:
+        try:
+            await anyio.to_thread.run_sync(self._audit.record, event, limiter=self._writers)
+        except AuditError as exc:
+            log.error("a refused request (%s) went unrecorded: %s", event.status, exc)
+
+
+class _Refusal:
+    """Refuses one request: records it when the audit wants it, then sends the refusal."""
+
+    def __init__(
+        self, audit: _RefusalAudit | None, scope: Scope, send: Send, collection: str | None
+    ) -> None:
+        self._audit = audit
+        self._scope = scope
+        self._send = send
+        self._collection = None if collection == EVERY_COLLECTION else collection
+
+    async def __call__(
+        self,
+        status: int,
+        detail: str,
+        headers: Sequence[tuple[bytes, bytes]] = (),
+        *,
+        key: str | None = None,
+        repeat: str | None = None,
+        starts: str | None = None,
+    ) -> None:
+        audit = self._audit
+        if audit is not None and audit.wanted(repeat=repeat, starts=starts):
+            scope = self._scope
+            client = scope.get("client")
+            await audit.record(
+                AuditEvent(
+                    method=scope["method"],
+                    route=_shown_path(scope["path"]),
+                    status=status,
+                    request_id=current_request_id(),
+                    key=key,
+                    client=str(client[0]) if client else None,
+                    collection=self._collection,
+                )
+            )
+        await _deny(self._send, status, detail, headers)
+
+
+def _shown_path(path: str) -> str:
+    """The path as the audit keeps it: short, and printable (percent-encoded), so that no path
+    a client makes up can write lines of its own into `chancery audit`'s output."""
+    return quote(path[:_PATH_CHARS], safe="/:@!$&'()*+,;=-._~")
 
 
 def _forbidden(record: KeyRecord, scope: KeyScope, collection: str | None) -> str:

@@ -16,11 +16,13 @@ from fastapi import FastAPI
 
 from service.access import Access
 from service.audit import AuditLog
+from service.data_root import DataRoot
 from service.deps import DEFAULT_ENGINE, NAMED_ENGINE
 from service.engine import DEFAULT_COLLECTION
 from service.errors import ChanceryError
 from service.handlers import install_error_handlers
 from service.http_safety import CorsPolicy, SecurityHeaders, TrustedHosts
+from service.jobs import Job
 from service.keys import KeyStore
 from service.library import Library
 from service.limits import Allowance, BodyLimit
@@ -38,6 +40,7 @@ from service.routers import (
     collections,
     documents,
     jobs,
+    openapi,
     ops,
     pages,
     uploads,
@@ -88,6 +91,7 @@ def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         library = start()
         app.state.library = library
+        _count_jobs(library, metrics)
         try:
             # The MCP transport's sessions live as long as the app serves.
             async with mcp.running():
@@ -96,7 +100,8 @@ def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
             # Waits a while for running jobs, off the event loop.
             await asyncio.to_thread(library.stop)
             await asyncio.to_thread(images.close)
-            audit.close()
+            if audit is not None:
+                audit.close()
             keys.close()
 
     app = FastAPI(
@@ -108,11 +113,16 @@ def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
     app.state.settings = settings
     images = page_images(settings)
     keys = KeyStore(settings.data_dir)
-    audit = AuditLog(settings.data_dir / AUDIT_DIR, store_text=settings.audit_text)
+    audit = (
+        AuditLog(settings.data_dir / AUDIT_DIR, store_text=settings.audit_text)
+        if settings.audit
+        else None
+    )
     metrics = Metrics(lambda: _index_stats(app))
     app.state.keys, app.state.audit, app.state.metrics = keys, audit, metrics
-    # The MCP tools read the library the lifespan starts, as the routes do.
-    mcp = McpEndpoint(build_mcp_server(lambda: app.state.library, DEFAULT_COLLECTION))
+    # The MCP tools read the library the lifespan starts and record each call in the audit
+    # log, as the routes do.
+    mcp = McpEndpoint(build_mcp_server(lambda: app.state.library, DEFAULT_COLLECTION, audit=audit))
     limits = upload_limits(settings)
     app.add_middleware(
         BodyLimit,
@@ -136,7 +146,8 @@ def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
         penalty=settings.auth_block_s,
         max_penalty=settings.auth_block_max_s,
     )
-    app.add_middleware(Access, keys=keys, limiter=limiter, brake=brake)
+    # Refusals (401, 403, 429) are recorded in the audit log too.
+    app.add_middleware(Access, keys=keys, limiter=limiter, brake=brake, audit=audit)
     app.add_middleware(CorsPolicy, origins=settings.cors_origins)
     app.add_middleware(TrustedHosts, hosts=settings.trusted_hosts)
     app.add_middleware(RequestMetrics, metrics=metrics)
@@ -153,10 +164,24 @@ def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
     app.include_router(jobs.router, prefix="/v1")
     chat.install(app, settings)
     app.include_router(ops.router)
+    openapi.install(app)
     web.install(app)
     app.router.routes.append(mcp.route())
     install_error_handlers(app)
     return app
+
+
+def _count_jobs(library: Library, metrics: Metrics) -> None:
+    """Count each ingest job as it ends, with the pages it added; only a data root runs jobs."""
+    if not isinstance(library, DataRoot):
+        return
+
+    def observe(job: Job) -> None:
+        metrics.observe_job(
+            collection=job.spec.collection, outcome=job.state.value, pages=job.pages_ingested
+        )
+
+    library.runner.on_finish(observe)
 
 
 def _index_stats(app: FastAPI) -> list[IndexStats]:

@@ -101,7 +101,9 @@ class AuditEvent(BaseModel):
 
     method: str
     route: str
-    """The route template (`/v1/collections/{name}/ask`), not the path."""
+    """The route template (`/v1/collections/{name}/ask`), not the path; the path of a request
+    refused before it was routed (401, 403, 429); `/mcp tool:NAME` (`/mcp resource:NAME`) for
+    an MCP call."""
     status: int
     request_id: str | None = None
     key: str | None = None

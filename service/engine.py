@@ -34,6 +34,8 @@ from service.llm import LlmOptions
 
 log = logging.getLogger("chancery")
 
+LLM_MS = "llm_ms"
+"""The signal in which an answerer reports the time it spent waiting on a model."""
 DEFAULT_COLLECTION = "default"
 """The name of the one collection a service has until it serves several."""
 
@@ -55,7 +57,8 @@ class AskResult:
     collection: str
     index_version: str
     timings_ms: dict[str, float]
-    """Retrieval's stages, then `answer_ms` and `total_ms`."""
+    """Retrieval's stages, then `answer_ms`, `llm_ms` (the part of answering spent waiting on a
+    model, for an answer a model wrote) and `total_ms`."""
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,9 @@ class Engine:
             if isinstance(part, Answer):
                 timings = dict(result.timings_ms)
                 timings["answer_ms"] = _ms(answering)
+                if LLM_MS in part.signals:
+                    # An answerer that asked a model says how long it waited on it.
+                    timings[LLM_MS] = part.signals[LLM_MS]
                 timings["total_ms"] = _ms(started)
                 yield AskResult(part, self.collection, version, timings)
             else:

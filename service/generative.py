@@ -6,13 +6,17 @@ those passages that supports it, or says why none does; `service.citations` chec
 its page. A sentence passes all three or is dropped, and the answer is made of the sentences that
 passed, in the model's words, each followed by its markers. When none passes, the answer is an
 abstention with the closest passages (the service may then fall back to the extractive answer).
+
+The time spent waiting on the model (for its first token and each one after, not the checks in
+between) is the answer's signal `llm_ms`, which the engine reports among the answer's timings.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from index.embedder import Embedder, Vectors
@@ -30,7 +34,8 @@ from service.answering import (
 from service.citations import Numbering, cite_in_chunk
 from service.claims import ClaimChecker, ClaimRules, Verdict
 from service.draft import Claim, ClaimReader, declines, json_claims
-from service.llm import ChatModel, LlmError, LlmOptions
+from service.engine import LLM_MS
+from service.llm import ChatModel, Delta, LlmError, LlmOptions
 from service.prompt import Prompt, build_prompt
 from service.tokens import TokenCounter
 
@@ -155,8 +160,9 @@ class GenerativeAnswerer:
         reader = ClaimReader()
         finish: str | None = None
         started = False
+        deltas = _timed(lambda: self._chat.stream(prompt.system, prompt.user, self._options), draft)
         try:
-            for delta in self._chat.stream(prompt.system, prompt.user, self._options):
+            for delta in deltas:
                 if not started:
                     started = True
                     yield Drafting()
@@ -169,6 +175,8 @@ class GenerativeAnswerer:
         except LlmError:
             self._unfinished(reader.finish(), draft)
             raise
+        finally:
+            deltas.close()  # at once, when the client has gone: the model stops writing
         if self._config.json_output:
             claims = json_claims(reader.text)
             if claims is None:
@@ -257,11 +265,39 @@ class _Draft:
     notes: list[str] = field(default_factory=list)
     similarities: list[float] = field(default_factory=list)
     declined: bool = False
+    llm_seconds: float | None = None
+    """Time spent waiting on the model; None when it was not asked."""
 
     def signals(self) -> dict[str, float]:
-        return {
+        signals = {
             "drafted": float(self.claims),
             "verified": float(len(self.sentences)),
             "declined": float(self.declined),
             "min_claim_similarity": round(min(self.similarities, default=0.0), 4),
         }
+        if self.llm_seconds is not None:
+            signals[LLM_MS] = round(self.llm_seconds * 1000, 3)
+        return signals
+
+
+def _timed(start: Callable[[], Iterator[Delta]], draft: _Draft) -> Generator[Delta, None, None]:
+    """The model's reply, adding to `draft.llm_seconds` the time spent in the model's call and
+    in each wait for its next piece, and none of the time between two pieces (checking a
+    sentence, or the client reading it). Closing this closes the reply (and its connection)."""
+    draft.llm_seconds = draft.llm_seconds or 0.0
+    deltas: Iterator[Delta] | None = None
+    try:
+        while True:
+            began = time.perf_counter()
+            try:
+                if deltas is None:
+                    deltas = start()
+                delta = next(deltas)
+            except StopIteration:
+                return
+            finally:
+                draft.llm_seconds = (draft.llm_seconds or 0.0) + time.perf_counter() - began
+            yield delta
+    finally:
+        if isinstance(deltas, Generator):
+            deltas.close()

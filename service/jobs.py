@@ -14,6 +14,7 @@ tells which.
 Jobs of one collection run in the order they were submitted, on a worker thread of that
 collection, which ends when the collection's queue is empty; collections do not wait for each
 other. The work itself is injected (`Work`): tests pass a fake, the service passes the ingest.
+Whoever counts jobs (the service's metrics) asks to be told of each one that ends (`on_finish`).
 """
 
 from __future__ import annotations
@@ -155,8 +156,15 @@ class Job(_Record):
     results: tuple[FileResult, ...] = ()
     error: str | None = None
 
+    @property
+    def pages_ingested(self) -> int:
+        """The pages of the files the job added to the index."""
+        return sum(result.pages for result in self.results if result.status == "ok")
+
 
 Work = Callable[[JobSpec], JobOutcome]
+Listener = Callable[[Job], None]
+"""Told of each job that ends (succeeded or failed), with its final record."""
 VersionOf = Callable[[str], str | None]
 """The index version a collection serves now (None: no index yet); it must not raise."""
 
@@ -276,7 +284,8 @@ class JobRunner:
 
     At most `max_queued` jobs wait (over all collections; running ones are not counted); a
     submit beyond that raises QueueFullError. `discard` is called with the spec of every job
-    that will never run (queued at shutdown), so its staged files can be removed.
+    that will never run (queued at shutdown), so its staged files can be removed. Listeners
+    (`on_finish`) are told of each job that ends, once its record is written.
     """
 
     def __init__(
@@ -301,6 +310,14 @@ class JobRunner:
         self._running: dict[str, str] = {}
         self._workers: dict[str, threading.Thread] = {}
         self._stopping = False
+        self._listeners: list[Listener] = []
+
+    def on_finish(self, listener: Listener) -> None:
+        """Call `listener` with each job that ends from now on, on the thread that ended it
+        (a collection's worker, or the one shutting down); it must not block for long. An
+        exception it raises is logged, and the job stays as it ended."""
+        with self._lock:
+            self._listeners.append(listener)
 
     def submit(self, spec: JobSpec) -> Job:
         """Record the job as queued and queue it; the record exists when this returns."""
@@ -418,14 +435,25 @@ class JobRunner:
                 }
             )
             self._store.put(finished)
+            self._ended(finished)
 
     def _finish(self, job: Job, *, error: str) -> None:
         failed = job.model_copy(
             update={"state": JobState.FAILED, "finished_at": _now(), "error": error}
         )
         self._store.put(failed)
+        self._ended(failed)
         with self._finished:
             self._finished.notify_all()
+
+    def _ended(self, job: Job) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(job)
+            except Exception:
+                log.exception("a listener to job %s failed", job.id)
 
 
 def _again(spec: JobSpec) -> str:

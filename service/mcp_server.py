@@ -8,22 +8,32 @@ in process, and return the HTTP API's response models as structured content (eac
 its output schema), beside a text block written for the model that reads it. A failure the caller
 can act on (an unknown collection or document, a page out of range, a blank question) comes back
 as a tool error (`isError`) whose text says what is wrong; the server goes on serving.
+
+Given an audit log (the app's), every tool call and resource read is recorded as the HTTP routes
+record theirs, under the route `/mcp tool:NAME` (`/mcp resource:NAME`), before its result goes
+back: who called (the key and request id of the HTTP request that carried the call), the
+collection, the question, the answer with its citations (or the pages returned), the status
+(that of the error, for a call that failed) and the time taken.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import Annotated, Any, Protocol
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
+from starlette.requests import Request
 
 from index.modes import Mode
 from service import lookup
+from service.audit import AuditError, AuditEvent, AuditLog
+from service.auditing import Caller, answered, called, mcp_caller, searched
 from service.engine import AskResult, Engine
 from service.errors import translate
 from service.library import CollectionInfo
@@ -88,16 +98,22 @@ DocsArgument = Annotated[
     list[str] | None,
     Field(description="Only these documents (ids or file names).", min_length=1, max_length=100),
 ]
+ToolContext = Context[Any, Any]
+"""The SDK passes it to the tools that take it (it is not in their input schemas)."""
+
+log = logging.getLogger("chancery")
 
 
 def build_mcp_server(
     holdings: Callable[[], Holdings],
     default_collection: str,
     lifespan: Callable[[MCPServer[Any]], AbstractAsyncContextManager[Any]] | None = None,
+    audit: AuditLog | None = None,
 ) -> MCPServer[Any]:
     """The server, answering from what `holdings` returns when a tool runs (an app's library
     exists only once the app has started); tools that name no collection read
-    `default_collection`."""
+    `default_collection`; each call (of a tool, or a resource read) is recorded in `audit`,
+    when given."""
     server: MCPServer[Any] = _quietly(
         lambda: MCPServer(
             SERVER_NAME, instructions=INSTRUCTIONS, version="0.1.0", lifespan=lifespan
@@ -107,8 +123,14 @@ def build_mcp_server(
     def engine(collection: str | None) -> Engine:
         return holdings().engine(collection or default_collection)
 
+    def audited(
+        ctx: ToolContext, call: str, collection: str | None, question: str | None = None
+    ) -> _Audited:
+        return _Audited(audit, ctx, call, collection, question)
+
     @server.tool(annotations=_READ_ONLY)
     def search(
+        ctx: ToolContext,
         question: Question,
         k: Annotated[int, Field(ge=1, le=100, description="Passages to return.")] = 10,
         collection: CollectionArgument = None,
@@ -116,12 +138,22 @@ def build_mcp_server(
     ) -> Annotated[CallToolResult, PassagesFound]:
         """The passages of the documents that best match the question (hybrid dense and BM25
         search), each with its document, pages, heading and score."""
-        with _reported():
+        with (
+            _reported(),
+            audited(ctx, "tool:search", collection or default_collection, question) as call,
+        ):
             found = search_passages(engine(collection), question, k, Mode.HYBRID, docs)
+            pages = [(p.doc, p.page_start) for p in found.passages]
+            call.done(
+                searched(
+                    call.who, question, found.collection, found.index_version, pages, call.started
+                )
+            )
         return _result(found, _passages_text(found.passages))
 
     @server.tool(annotations=_READ_ONLY)
     def ask(
+        ctx: ToolContext,
         question: Question,
         collection: CollectionArgument = None,
         answerer: Annotated[
@@ -138,7 +170,10 @@ def build_mcp_server(
         gives its document (doc_id, file name, title), the 1-based page, the printed page label
         and the verbatim quote the sentence rests on, at quote_start:quote_end of the page's
         text (get_page). When the documents do not answer, `abstained` is true."""
-        with _reported():
+        with (
+            _reported(),
+            audited(ctx, "tool:ask", collection or default_collection, question) as call,
+        ):
             result = engine(collection).ask(question, docs=docs, answerer=answerer)
             out = _ask_out(result)
             text = _answer_text(out)
@@ -148,28 +183,32 @@ def build_mcp_server(
                 closest = result.answer.passages[:_SHOWN_PASSAGES]
                 passages = [passage_out(hit, records) for hit in closest]
                 text += "\n\nThe closest passages:\n" + _passages_text(passages, preview=True)
+            call.done(answered(call.who, question, result, call.started))
         return _result(out, text)
 
     @server.tool(annotations=_READ_ONLY)
     def get_page(
+        ctx: ToolContext,
         doc_id: Annotated[str, Field(description="The document's id (doc_id of a citation).")],
         page: Annotated[int, Field(description="The 1-based page, as a citation gives it.")],
         collection: CollectionArgument = None,
     ) -> Annotated[CallToolResult, PageOut]:
         """The stored text of one page, as citations quote it, with its printed label and
         headings."""
-        with _reported():
+        with _reported(), audited(ctx, "tool:get_page", collection or default_collection) as call:
             out = _page(engine(collection), doc_id, page)
+            call.pages = [(out.doc, out.number)]
         label = f" (printed {out.label})" if out.label and out.label != str(out.number) else ""
         return _result(out, f"{out.doc} ({out.doc_id}), page {out.number}{label}:\n\n{out.text}")
 
     @server.tool(annotations=_READ_ONLY)
     def list_documents(
+        ctx: ToolContext,
         collection: CollectionArgument = None,
     ) -> Annotated[CallToolResult, DocumentsResponse]:
         """The documents of a collection: id, file name, title and page count of each."""
         name = collection or default_collection
-        with _reported():
+        with _reported(), audited(ctx, "tool:list_documents", name):
             held = holdings()
             out = documents_response(held.engine(name).snapshot().index, held.originals(name))
         lines = [
@@ -179,9 +218,9 @@ def build_mcp_server(
         return _result(out, "\n".join(lines) or f"The collection '{name}' holds no documents.")
 
     @server.tool(annotations=_READ_ONLY)
-    def list_collections() -> Annotated[CallToolResult, CollectionsResponse]:
+    def list_collections(ctx: ToolContext) -> Annotated[CallToolResult, CollectionsResponse]:
         """The collections this server answers from, with their document counts."""
-        with _reported():
+        with _reported(), audited(ctx, "tool:list_collections", None):
             out = CollectionsResponse(
                 collections=[collection_out(c) for c in holdings().collections()]
             )
@@ -194,9 +233,11 @@ def build_mcp_server(
         description="The stored text of one page of a document, as citations quote it.",
         mime_type="text/plain",
     )
-    def page_resource(collection: str, doc_id: str, page: int) -> str:
-        with _reported(ResourceError):
-            return _page(holdings().engine(collection), doc_id, page).text
+    def page_resource(ctx: ToolContext, collection: str, doc_id: str, page: int) -> str:
+        with _reported(ResourceError), audited(ctx, "resource:page", collection) as call:
+            out = _page(holdings().engine(collection), doc_id, page)
+            call.pages = [(out.doc, out.number)]
+        return out.text
 
     @server.resource(
         "chancery://{collection}/documents",
@@ -204,8 +245,8 @@ def build_mcp_server(
         description="The documents of a collection, as list_documents returns them.",
         mime_type="application/json",
     )
-    def documents_resource(collection: str) -> str:
-        with _reported(ResourceError):
+    def documents_resource(ctx: ToolContext, collection: str) -> str:
+        with _reported(ResourceError), audited(ctx, "resource:documents", collection):
             held = holdings()
             index = held.engine(collection).snapshot().index
             return documents_response(index, held.originals(collection)).model_dump_json()
@@ -238,6 +279,72 @@ def _reported(error: type[Exception] = ToolError) -> Iterator[None]:
         if translated is None:
             raise
         raise error(str(translated)) from exc
+
+
+class _Audited:
+    """Records one call (of a tool, or a resource read) in the audit log as it ends: the event
+    the tool made (`done`), or a plain record of the call, with the status of the error when it
+    failed. A record that
+    cannot be written fails the call, as it fails an HTTP request: nothing is answered
+    unrecorded."""
+
+    def __init__(
+        self,
+        audit: AuditLog | None,
+        ctx: ToolContext,
+        call: str,
+        collection: str | None,
+        question: str | None,
+    ) -> None:
+        self._audit = audit
+        self._collection = collection
+        self._question = question
+        self.who: Caller = mcp_caller(_http_request(ctx), call)
+        self.started = time.perf_counter()
+        self.pages: list[tuple[str, int]] = []
+        self._event: AuditEvent | None = None
+
+    def done(self, event: AuditEvent) -> None:
+        self._event = event
+
+    def __enter__(self) -> _Audited:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: Any
+    ) -> None:
+        if self._audit is None:
+            return
+        if error is None:
+            self._audit.record(self._event or self._called())
+            return
+        if not isinstance(error, Exception):
+            return  # cancelled or stopping: no outcome to record
+        translated = translate(error)
+        try:
+            self._audit.record(self._called(translated.status if translated else 500))
+        except AuditError as exc:
+            # The call fails anyway, with its own error; this one goes to the server's log.
+            log.error("a failed MCP tool call went unrecorded: %s", exc)
+
+    def _called(self, status: int = 200) -> AuditEvent:
+        return called(
+            self.who,
+            self._collection,
+            self.started,
+            status=status,
+            question=self._question,
+            pages=self.pages,
+        )
+
+
+def _http_request(ctx: ToolContext) -> Request | None:
+    """The HTTP request that carried the call; None over stdio."""
+    try:
+        request = ctx.request_context.request
+    except ValueError:
+        return None  # no request context: a tool called directly, outside a session
+    return request if isinstance(request, Request) else None
 
 
 def _page(engine: Engine, doc_id: str, number: int) -> PageOut:

@@ -25,6 +25,8 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.route_template import route_template
+
 log = logging.getLogger("chancery")
 
 UNMATCHED = "<unmatched>"
@@ -194,9 +196,9 @@ class RequestMetrics:
 
 
 def route_label(scope: Scope) -> str:
-    """The template of the route that served the request (FastAPI puts it in the scope)."""
-    path = getattr(scope.get("route"), "path", None)
-    if isinstance(path, str):
+    """The template of the route that served the request, its prefix included."""
+    path = route_template(scope)
+    if path is not None:
         return path
     return OTHER if "endpoint" in scope else UNMATCHED
 

@@ -339,7 +339,12 @@ class IndexResponse(BaseModel):
     documents: list[ManifestDocumentOut]
     chunk_count: int
     created_at: str
-    libraries: dict[str, str]
+    libraries: dict[str, str] | None = Field(
+        default=None,
+        description="Python's version and each library's that built the index; shown to admin "
+        "keys, and on a server without keys (which listens on loopback only). Null for other "
+        "keys, whose `embedder.model_id` also names a local model folder without its path.",
+    )
 
 
 class HealthResponse(BaseModel):

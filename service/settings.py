@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     """Web origins allowed to call the API from a browser; empty means none (a preflight gets
     403)."""
+    audit: bool = True
+    """Keep the audit log (the data root's `audit/`). Off only to measure what it costs
+    (`bench/auth_audit.py`) or in development: a deployment keeps it on."""
     audit_text: bool = True
     """Store questions, answers and quotes in the audit log; off: metadata only."""
     rate_limit_rps: float | None = Field(default=10.0, gt=0)

@@ -8,6 +8,10 @@ every built-in check on each response; the collection name it tries first is the
 example, `default`, so uploads and deletions reach a real collection (the collections it creates
 stay few: one per generated request). The requests it cannot make (a body that never ends, a
 path uvicorn decodes) are tested one by one after it.
+
+The data root has an API key, so the server asks for one as a deployment does: every request
+carries an admin key for every collection, and Schemathesis's `ignored_auth` check sends each
+operation again without it, and with a made-up one, expecting the 401 the description states.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import collections
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +30,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from service.build import build_app
+from service.keys import KeyStore, Scope
 from service.settings import Settings
 from tests.conftest import SAMPLES
 from tests.fakes import FakeEmbedder
@@ -37,18 +43,46 @@ REQUEST_SECONDS = 60
 """Generous, so that a busy machine cannot fail a test; no test measures time."""
 EXAMPLES_PER_OPERATION = 30
 LIMIT: int = Settings.model_fields["max_body_bytes"].default
+NO_BRAKE = {"CHANCERY_AUTH_FAILURES": str(10**9)}
+"""`ignored_auth` fails to authenticate on purpose, many times from one address, which would
+otherwise have the server refuse that address (429) for every request after, a key or not."""
+
+
+@dataclass
+class _AdminKey:
+    """The key the server's data root is given before it starts, once the server runs: known at
+    run time only, where Schemathesis's auth (below) is set up when the tests are collected."""
+
+    token: str = ""
+
+    def create(self, data_root: Path) -> None:
+        store = KeyStore(data_root)
+        try:
+            self.token = store.create("fuzz", "*", Scope.ADMIN)[1]
+        finally:
+            store.close()
+
+    @property
+    def headers(self) -> dict[str, str]:
+        assert self.token, "the server is not running"
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+ADMIN = _AdminKey()
 
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("fuzz")
-    with served_data_root([SAMPLE], root, startup_seconds=STARTUP_SECONDS) as url:
+    with served_data_root(
+        [SAMPLE], root, startup_seconds=STARTUP_SECONDS, prepare=ADMIN.create, env=NO_BRAKE
+    ) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def http(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=REQUEST_SECONDS) as client:
+    with httpx.Client(base_url=base_url, timeout=REQUEST_SECONDS, headers=ADMIN.headers) as client:
         yield client
 
 
@@ -84,7 +118,8 @@ schema = schemathesis.openapi.from_dict(
                     "include-name": "POST /v1/collections/{name}/documents",
                     "checks": {
                         "negative_data_rejection": {
-                            "expected-statuses": ["404", "409", "413", "422", "429"]
+                            # 401: a negative case may leave out the key, or send a made-up one.
+                            "expected-statuses": ["401", "404", "409", "413", "422", "429"]
                         }
                     },
                 },
@@ -119,8 +154,30 @@ schema = schemathesis.openapi.from_dict(
 )
 
 
-def test_the_live_server_publishes_the_fuzzed_description(http: httpx.Client) -> None:
-    assert http.get("/openapi.json").json() == _published_spec()
+@schema.auth()
+class _Bearer:
+    """Every generated request carries the admin key (a negative case may leave it out)."""
+
+    def get(self, case: schemathesis.Case[Any], context: schemathesis.AuthContext) -> str:
+        return ADMIN.token
+
+    def set(
+        self, case: schemathesis.Case[Any], data: str, context: schemathesis.AuthContext
+    ) -> None:
+        case.headers["Authorization"] = f"Bearer {data}"
+
+
+def test_the_live_server_publishes_the_fuzzed_description(base_url: str) -> None:
+    # The description is public: no key needed.
+    with httpx.Client(base_url=base_url, timeout=REQUEST_SECONDS) as anonymous:
+        assert anonymous.get("/openapi.json").json() == _published_spec()
+
+
+def test_without_the_key_a_route_is_401_and_says_how_to_authenticate(http: httpx.Client) -> None:
+    response = http.post("/v1/search", json={"question": "gas"}, headers={"Authorization": ""})
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == 'Bearer realm="chancery"'
+    assert "API key" in response.json()["detail"]
 
 
 @pytest.fixture(scope="module")
@@ -177,9 +234,10 @@ def _raw_exchange(base_url: str, head: bytes, body_parts: list[bytes]) -> tuple[
 
 
 def _head(extra: str) -> bytes:
+    # With the key: the access check comes before the body limit, and would answer 401 first.
     return (
         "POST /v1/ask HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-        f"{extra}\r\n\r\n"
+        f"Authorization: Bearer {ADMIN.token}\r\n{extra}\r\n\r\n"
     ).encode()
 
 

@@ -18,6 +18,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from index.store import Index
 from service.build import LlmSettingsError, build_app
@@ -146,6 +147,43 @@ def test_a_good_draft_is_the_answer_in_the_models_words(
     assert request.question() == BORDER
     assert request.stream and request.body["max_tokens"] == Settings().llm_max_tokens
     assert len(request.passages()) == len(payload["passages"]) == 3  # all the index has
+
+
+def _llm_stage(client: TestClient) -> tuple[float, float]:
+    """How many answers /metrics has timed in the LLM stage, and their seconds in all."""
+    found = {"count": 0.0, "sum": 0.0}
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name.startswith(
+                "chancery_answer_stage_duration_seconds_"
+            ) and sample.labels == {"stage": "llm", "answerer": "generative"}:
+                found[sample.name.rsplit("_", 1)[-1]] = sample.value
+    return found["count"], found["sum"]
+
+
+def test_the_time_spent_waiting_on_the_llm_is_timed_and_counted(
+    clients: Clients, scripted_llm: ScriptedLLM
+) -> None:
+    client = clients()
+    count, seconds = _llm_stage(client)
+    sentence = "Astoria has four border crossings with Northland [{n}]."
+    # Five pieces, each 40 ms after the last: at least 0.2 s waiting on the model.
+    chars = len(sentence) // 5 + 1
+    scripted_llm.script = cite(
+        "four border crossings", sentence, chunk_chars=chars, chunk_delay_s=0.04
+    )
+    payload = ask(client, BORDER)
+    assert payload["answerer"] == "generative"
+    timings = payload["timings_ms"]
+    assert 200 <= timings["llm_ms"] <= timings["answer_ms"] <= timings["total_ms"]
+    now_count, now_seconds = _llm_stage(client)
+    assert now_count == count + 1
+    assert now_seconds - seconds == pytest.approx(timings["llm_ms"] / 1000, abs=1e-6)
+
+
+def test_an_extractive_answer_reports_no_llm_time(clients: Clients) -> None:
+    payload = ask(clients(), BORDER, answerer="extractive")
+    assert "llm_ms" not in payload["timings_ms"]
 
 
 @pytest.mark.parametrize(

@@ -391,6 +391,60 @@ def test_shutdown_fails_queued_jobs_and_lets_the_running_one_finish(
     assert [tag for _, tag in recorder.ran] == ["running"]
 
 
+def test_listeners_hear_of_each_job_that_ends_with_its_final_record(store: JobStore) -> None:
+    heard: list[Job] = []
+    outcomes = iter([None, JobFailedError("the file is damaged")])
+
+    def work(job: JobSpec) -> JobOutcome:
+        error = next(outcomes)
+        if error is not None:
+            raise error
+        return JobOutcome(
+            results=(
+                FileResult(name="a.txt", status="ok", pages=3, chunks=4, doc_id="a"),
+                FileResult(name="b.txt", status="failed", reason="empty", pages=2),
+            ),
+            version="v-1",
+        )
+
+    def broken(_: Job) -> None:
+        raise RuntimeError("a listener with a bug")
+
+    runner = JobRunner(store, work)
+    runner.on_finish(broken)
+    runner.on_finish(heard.append)
+    try:
+        succeeded = runner.wait(runner.submit(spec(tag="a")).id, PATIENCE)
+        failed = runner.wait(runner.submit(spec(tag="b")).id, PATIENCE)
+    finally:
+        runner.shutdown(PATIENCE)
+    # Told once each, once the record is written; a failing listener changes nothing.
+    assert heard == [succeeded, failed] == [store.get(succeeded.id), store.get(failed.id)]
+    assert [job.state for job in heard] == [JobState.SUCCEEDED, JobState.FAILED]
+    assert [job.pages_ingested for job in heard] == [3, 0]
+
+
+def test_listeners_hear_of_queued_jobs_failed_at_shutdown(
+    store: JobStore, recorder: Recorder
+) -> None:
+    heard: list[Job] = []
+    discarded = threading.Event()
+    runner = JobRunner(store, recorder, discard=lambda _: discarded.set())
+    runner.on_finish(heard.append)
+    recorder.gate.clear()
+    running = runner.submit(spec(tag="running"))
+    waited(recorder.started)
+    queued = runner.submit(spec(tag="queued"))
+    stopper = threading.Thread(target=runner.shutdown, kwargs={"timeout": PATIENCE})
+    stopper.start()
+    waited(discarded)
+    recorder.gate.set()
+    stopper.join()
+    assert sorted((job.id, job.state) for job in heard) == sorted(
+        [(running.id, JobState.SUCCEEDED), (queued.id, JobState.FAILED)]
+    )
+
+
 # After a crash
 
 

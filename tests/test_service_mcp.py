@@ -4,26 +4,41 @@
 
 Both servers are real (the real model, the sample documents in a data root), so each starts once:
 one session per transport makes every call these tests look at, and records what came back; the
-tests then read that record. The same tests run on both transports.
+tests then read that record. The same tests run on both transports. The audit of calls made with
+a key runs on an app of its own, in process, with the fake embedder.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
+import httpx2
 import jsonschema
 import pytest
+import uvicorn
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, Tool
 
 from service import subprocess_server
+from service.audit import AUDIT_DIR, AuditRecord, read_audit
+from service.build import build_app
+from service.collections import CollectionRegistry
+from service.keys import KeyStore, Scope
+from service.settings import Settings
+from tests.answerer_contract import FILES
 from tests.conftest import REPO, SAMPLES
+from tests.fakes import FakeEmbedder, build_index
 
 SAMPLE_FILES = sorted(SAMPLES.glob("*.md")) + sorted(SAMPLES.glob("*.pdf"))
 QUESTION = "Who is responsible for coordinating the implementation of the strategy?"
@@ -311,3 +326,109 @@ def test_the_mount_refuses_other_host_names(http_url: str) -> None:
     other_origin = {**headers, "host": "127.0.0.1", "origin": "http://attacker.example"}
     response = httpx.post(f"{http_url}/mcp", json=body, headers=other_origin, timeout=30)
     assert response.status_code == 403
+
+
+# -- the audit log --------------------------------------------------------------------------------
+
+
+def _audited(data_dir: Path) -> dict[str, list[AuditRecord]]:
+    """The records of MCP calls, by route."""
+    found: dict[str, list[AuditRecord]] = {}
+    for record in read_audit(data_dir / AUDIT_DIR, limit=10_000):
+        if record.route.startswith("/mcp "):
+            found.setdefault(record.route, []).append(record)
+    return found
+
+
+# `chancery mcp` serves its local user alone and keeps no audit log: HTTP only.
+@pytest.mark.parametrize("exchange", ["http"], indirect=True)
+def test_each_call_over_http_is_in_the_audit_log(
+    exchange: Exchange, data_env: dict[str, str]
+) -> None:
+    found = _audited(Path(data_env["CHANCERY_DATA_DIR"]))
+    answer = _ok(exchange, "ask")
+    (ask,) = [r for r in found["/mcp tool:ask"] if r.status == 200]
+    assert (ask.method, ask.key, ask.client) == ("POST", None, "127.0.0.1")
+    assert ask.request_id and ask.collection == "default" and ask.question == QUESTION
+    assert ask.answer == answer["answer"] and ask.abstained is False
+    assert ask.answerer == "extractive" and ask.index_version == answer["index_version"]
+    assert [(c.doc, c.page, c.quote) for c in ask.citations] == [
+        (c["doc"], c["page"], c["quote"]) for c in answer["citations"]
+    ]
+    assert ask.latency_ms is not None and ask.latency_ms > 0
+    # A search cites the pages it returned; a failed call keeps the status of its error.
+    searches = found["/mcp tool:search"]
+    filtered = next(r for r in searches if r.status == 200 and r.question == "gas storage")
+    assert {c.doc for c in filtered.citations} == {ENERGY_DOC}
+    assert {r.status for r in searches if r.collection == "nowhere"} == {404}
+    pages = found["/mcp tool:get_page"]
+    assert any(r.status == 404 for r in pages)
+    assert [(c.doc, c.page) for c in pages[0].citations] == [(ENERGY_DOC, 2)]
+    assert {"/mcp tool:list_documents", "/mcp tool:list_collections"} <= set(found)
+    assert [r.status for r in found["/mcp resource:page"]] == [200]
+
+
+_request_ids = itertools.count()
+
+
+class _Served:
+    """An app under uvicorn on a free loopback port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        for _ in range(600):
+            if self._server.started:
+                break
+            threading.Event().wait(0.05)
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *_: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=20)
+
+
+async def _ask_with(url: str, key: str) -> CallToolResult:
+    async def name_the_request(request: httpx2.Request) -> None:
+        # Each HTTP request gets an id that says which MCP message it carries.
+        method = (
+            json.loads(request.content or b"{}").get("method", "stream")
+            if request.method == "POST"
+            else "stream"
+        )
+        request.headers["x-request-id"] = f"{method.replace('/', '.')}-{next(_request_ids)}"
+
+    async with (
+        httpx2.AsyncClient(
+            headers={"authorization": f"Bearer {key}"},
+            timeout=CALL_SECONDS,
+            event_hooks={"request": [name_the_request]},
+        ) as http,
+        Client(streamable_http_client(f"{url}/mcp", http_client=http), mode="auto") as client,
+    ):
+        return await client.call_tool(
+            "ask", {"question": "How many border crossings does Astoria have with Northland?"}
+        )
+
+
+def test_a_call_made_with_a_key_is_recorded_with_its_name_and_request_id(tmp_path: Path) -> None:
+    registry: CollectionRegistry[None] = CollectionRegistry(tmp_path, lambda _: None)
+    build_index(registry.ensure_default().index_dir, FILES, FakeEmbedder()).close()
+    store = KeyStore(tmp_path)
+    secret = store.create("assistant", "*", Scope.READ)[1]
+    store.close()
+    settings = Settings(data_dir=tmp_path, abstain_min_similarity=0.4, rate_limit_rps=None)
+    app = build_app(settings, embedder=FakeEmbedder(), data_root=True)
+    with _Served(app) as url:
+        result = anyio.run(_ask_with, url, secret)
+    assert not result.is_error, _text(result)
+    (record,) = _audited(tmp_path)["/mcp tool:ask"]
+    assert (record.key, record.status, record.collection) == ("assistant", 200, "default")
+    # The id of the request that carried the call, not of the one that opened the session.
+    assert record.request_id is not None and record.request_id.startswith("tools.call-")
+    assert record.answer == (result.structured_content or {})["answer"]

@@ -1,6 +1,9 @@
-"""Metrics: a registry per app, requests by route template, stages, indexes read at scrape time."""
+"""Metrics: a registry per app, requests by route template, stages, indexes read at scrape time,
+ingest jobs as they end."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
@@ -8,6 +11,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.staticfiles import StaticFiles
 
+from service.build import build_app
 from service.metrics import (
     OTHER,
     UNMATCHED,
@@ -18,16 +22,25 @@ from service.metrics import (
     render,
     stages_from_timings,
 )
+from service.settings import Settings
+from tests.fakes import FakeEmbedder
+from tests.pdf_factory import write_pdf
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    body, content_type = render(metrics)
-    assert content_type.startswith("text/plain")
+def parsed(exposition: str) -> Samples:
     found = {}
-    for family in text_string_to_metric_families(body.decode()):
+    for family in text_string_to_metric_families(exposition):
         for sample in family.samples:
             found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return found
+
+
+def samples(metrics: Metrics) -> Samples:
+    body, content_type = render(metrics)
+    assert content_type.startswith("text/plain")
+    return parsed(body.decode())
 
 
 def test_two_apps_count_apart_and_the_global_registry_stays_clean() -> None:
@@ -174,3 +187,26 @@ def test_requests_are_labelled_by_template_not_path(tmp_path: object) -> None:
         ("chancery_http_request_duration_seconds_count", (("method", "GET"), ("route", template)))
     ]
     assert durations == 3
+
+
+def test_an_upload_job_is_counted_with_its_pages_once_it_ends(tmp_path: Path) -> None:
+    pdf = write_pdf(tmp_path / "made.pdf", ["Gas storage must be full.", "Winter comes early."])
+    settings = Settings(data_dir=tmp_path / "data", rate_limit_rps=None)
+    app = build_app(settings, embedder=FakeEmbedder(), data_root=True)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        files = [
+            ("files", ("storage.pdf", pdf.read_bytes(), "application/pdf")),
+            ("files", ("notes.txt", b"Pipelines cross the border at two points.", "text/plain")),
+        ]
+        accepted = client.post("/v1/collections/default/documents", files=files)
+        assert accepted.status_code == 202, accepted.text
+        # Waits for the worker to let go of the job, which is after it has been counted.
+        job = app.state.library.runner.wait(accepted.json()["job_id"], 60)
+        assert job.state == "succeeded"
+        scrape = client.get("/metrics")
+    assert scrape.status_code == 200
+    found = parsed(scrape.text)
+    default = (("collection", "default"),)
+    assert found[("chancery_ingest_jobs_total", (*default, ("outcome", "succeeded")))] == 1
+    assert found[("chancery_ingest_pages_total", default)] == 3
+    assert ("chancery_ingest_jobs_total", (*default, ("outcome", "failed"))) not in found

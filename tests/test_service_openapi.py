@@ -10,17 +10,22 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from service import access
 from service.build import build_app
 from service.collections import NAME_PATTERN, RESERVED_NAMES
+from service.routers.openapi import BEARER
 from service.schemas import MAX_DOC_NAME_CHARS, MAX_DOCS, MAX_QUESTION_CHARS, NOT_BLANK
 from service.settings import Settings
 from tests.fakes import FakeEmbedder
 
-_READ = {"404", "413", "422", "503"}
+_ACCESS = {"401", "403", "429"}
+"""The access check's answers: no or an invalid key, a key that does not allow it, too many
+requests. Every route but the health checks can give them."""
+_READ = {"404", "413", "422", "503", *_ACCESS}
 _NAMED = _READ
 """Under /v1/collections/{name}, a listing can also be a 404 (no such collection) or a 422 (a
 malformed name)."""
-_JOB = {"404", "409", "413", "422", "429", "503"}
+_JOB = {"404", "409", "413", "422", "503", *_ACCESS}
 _ASK = {"400", *_READ}
 """An answer can also be a 400: a generative one asked of a server without an LLM."""
 _NAMED_ASK = {"400", *_NAMED}
@@ -32,15 +37,15 @@ _IMAGE = {_NOT_MODIFIED, *_READ}
 ROUTES = {
     ("post", "/v1/ask"): ("200", "AskResponse", _ASK),
     ("post", "/v1/search"): ("200", "SearchResponse", _READ),
-    ("get", "/v1/documents"): ("200", "DocumentsResponse", {"413", "503"}),
+    ("get", "/v1/documents"): ("200", "DocumentsResponse", {"413", "503", *_ACCESS}),
     ("get", "/v1/documents/{doc_id}"): ("200", "DocumentDetail", _READ),
     ("get", "/v1/documents/{doc_id}/pages/{number}"): ("200", "PageOut", _READ),
     ("get", "/v1/documents/{doc_id}/pages/{number}/image"): ("200", _PNG, _IMAGE),
     ("get", "/v1/documents/{doc_id}/pages/{number}/highlights"): ("200", "HighlightsOut", _READ),
-    ("get", "/v1/index"): ("200", "IndexResponse", {"413", "503"}),
-    ("get", "/v1/collections"): ("200", "CollectionsResponse", {"413", "503"}),
-    ("post", "/v1/collections"): ("201", "CollectionOut", {"409", "413", "422"}),
-    ("delete", "/v1/collections/{name}"): ("204", None, {"404", "409", "413", "422"}),
+    ("get", "/v1/index"): ("200", "IndexResponse", {"413", "503", *_ACCESS}),
+    ("get", "/v1/collections"): ("200", "CollectionsResponse", {"413", "503", *_ACCESS}),
+    ("post", "/v1/collections"): ("201", "CollectionOut", {"409", "413", "422", *_ACCESS}),
+    ("delete", "/v1/collections/{name}"): ("204", None, {"404", "409", "413", "422", *_ACCESS}),
     ("post", "/v1/collections/{name}/ask"): ("200", "AskResponse", _NAMED_ASK),
     ("post", "/v1/collections/{name}/search"): ("200", "SearchResponse", _NAMED),
     ("get", "/v1/collections/{name}/documents"): ("200", "DocumentsResponse", _NAMED),
@@ -63,15 +68,20 @@ ROUTES = {
     ("get", "/v1/collections/{name}/index"): ("200", "IndexResponse", _NAMED),
     ("post", "/v1/collections/{name}/documents"): ("202", "JobAccepted", _JOB),
     ("delete", "/v1/collections/{name}/documents/{doc_id}"): ("202", "JobAccepted", _JOB),
-    ("get", "/v1/jobs/{job_id}"): ("200", "JobOut", {"404", "413", "422"}),
+    ("get", "/v1/jobs/{job_id}"): ("200", "JobOut", {"404", "413", "422", *_ACCESS}),
     ("get", "/healthz"): ("200", "HealthResponse", {"413"}),
     ("get", "/readyz"): ("200", "ReadyResponse", {"413", "503"}),
-    ("post", "/v1/chat/completions"): ("200", "ChatCompletion", {"400", "404", "413", "503"}),
-    ("get", "/v1/models"): ("200", "ModelList", {"413", "503"}),
+    ("post", "/v1/chat/completions"): (
+        "200",
+        "ChatCompletion",
+        {"400", "404", "413", "503", *_ACCESS},
+    ),
+    ("get", "/v1/models"): ("200", "ModelList", {"413", "503", *_ACCESS}),
 }
 """Each route, its success status and model, and the error statuses it can answer."""
 OPENAI_ROUTES = {"/v1/chat/completions", "/v1/models"}
-"""Their errors are OpenAI's envelope (ChatError), but for the body limit's 413."""
+"""Their errors are OpenAI's envelope (ChatError), but for the body limit's 413 and the access
+check's answers, which come before any route."""
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +92,10 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         assert client.get("/docs").status_code == 200
         published: dict[str, Any] = client.get("/openapi.json").json()
         return published
+
+
+def _ref(model: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model}"}
 
 
 def _schema(operation: dict[str, Any], status: str) -> dict[str, Any]:
@@ -104,8 +118,14 @@ def test_openapi_lists_every_route_with_its_models_and_errors(spec: dict[str, An
             assert _schema(operation, success) == {"$ref": f"#/components/schemas/{model}"}
         assert set(operation["responses"]) == {success, *errors}, f"{method.upper()} {path}"
         for status in errors - {_NOT_MODIFIED}:
-            error = "ChatError" if path in OPENAI_ROUTES and status != "413" else "ErrorOut"
-            assert _schema(operation, status) == {"$ref": f"#/components/schemas/{error}"}
+            if (method, path) == ("post", "/v1/chat/completions") and status == "403":
+                # The access check's, or the route's own for a model the key may not use.
+                assert _schema(operation, status) == {
+                    "anyOf": [_ref("ChatError"), _ref("ErrorOut")]
+                }
+                continue
+            openai = path in OPENAI_ROUTES and status not in {"413", *_ACCESS}
+            assert _schema(operation, status) == _ref("ChatError" if openai else "ErrorOut")
         if _NOT_MODIFIED in errors:
             assert "content" not in operation["responses"][_NOT_MODIFIED]
         if method == "post" and not path.endswith("/documents"):
@@ -188,3 +208,56 @@ def test_collection_names_are_stated_where_they_are_taken(spec: dict[str, Any]) 
     for schema in stated:
         assert schema["pattern"] == NAME_PATTERN
         assert set(schema["not"]["enum"]) == RESERVED_NAMES
+
+
+_EXAMPLES = {"name": "default", "doc_id": "report.pdf", "number": "1", "job_id": "0" * 32}
+"""A value for each path parameter, to ask the access policy about a concrete request."""
+
+
+def _needs_key(method: str, template: str) -> bool:
+    path = re.sub(r"\{(\w+)\}", lambda found: _EXAMPLES[found.group(1)], template)
+    rule, _ = access.rule_for(method.upper(), path)
+    return rule.scope is not None
+
+
+def test_every_operation_the_access_policy_protects_states_its_key_and_refusals(
+    spec: dict[str, Any],
+) -> None:
+    scheme = spec["components"]["securitySchemes"][BEARER]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    protected = set()
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            needs = _needs_key(method, path)
+            responses = operation["responses"]
+            where = f"{method.upper()} {path}"
+            assert (operation.get("security") == [{BEARER: []}]) is needs, where
+            assert (set(responses) >= _ACCESS) is needs, where
+            assert needs or not _ACCESS & set(responses), where
+            if needs:
+                protected.add((method, path))
+                assert "WWW-Authenticate" in responses["401"]["headers"]
+                assert responses["401"]["headers"]["WWW-Authenticate"]["required"] is True
+                assert "Retry-After" in responses["429"]["headers"]
+                assert "rate limit" in responses["429"]["description"]
+                assert "failed attempts" in responses["429"]["description"]
+                assert "scope" in responses["403"]["description"]
+    # Every route is protected but the health checks (the web page and docs are not listed).
+    assert {path for _, path in set(ROUTES) - protected} == {"/healthz", "/readyz"}
+
+
+def test_the_job_queues_429_keeps_its_own_description(spec: dict[str, Any]) -> None:
+    refused = spec["paths"]["/v1/collections/{name}/documents"]["post"]["responses"]["429"]
+    assert "rate limit" in refused["description"]
+    assert "as many jobs are waiting as the server queues" in refused["description"]
+    assert _schema({"responses": {"429": refused}}, "429") == _ref("ErrorOut")
+
+
+def test_the_index_manifest_states_that_library_versions_are_for_admins(
+    spec: dict[str, Any],
+) -> None:
+    manifest = spec["components"]["schemas"]["IndexResponse"]
+    assert "libraries" not in manifest["required"]
+    libraries = manifest["properties"]["libraries"]
+    assert {"type": "null"} in libraries["anyOf"]
+    assert "admin" in libraries["description"]

@@ -1,6 +1,8 @@
 """The web page in a real browser: Playwright drives Debian's Chromium against `chancery serve`
 on a data root whose collection `default` holds two sample documents (one upload job, the
-module's one index build) and an empty collection `archive`.
+module's one index build) and an empty collection `archive`. The tests of API keys create keys
+in that data root for their own length (the server reads its key store at every request), so the
+same server then asks for them.
 
 Each step leaves a screenshot in var/test-artifacts/web/. Without Chromium, Playwright or
 axe-core the tests skip with the reason, except in CI, where they fail (see tests/browser.py).
@@ -8,17 +10,31 @@ axe-core the tests skip with the reason, except in CI, where they fail (see test
 
 from __future__ import annotations
 
+import contextlib
 import re
+import secrets
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote as url_quote
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Request,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 from service import subprocess_server
+from service.keys import KeyNotFoundError, KeyStore, Scope
 from tests import browser
 from tests.conftest import REPO, SAMPLES
 
@@ -54,11 +70,15 @@ def _finished(http: httpx.Client, response: httpx.Response) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("web") / "data"
+
+
+@pytest.fixture(scope="module")
+def server(data_root: Path) -> Iterator[str]:
     browser.chromium_path()  # no server to start when the tests cannot run
-    root = tmp_path_factory.mktemp("web") / "data"
-    log = root.parent / "server.log"
-    env = {"CHANCERY_DATA_DIR": str(root)}
+    log = data_root.parent / "server.log"
+    env = {"CHANCERY_DATA_DIR": str(data_root)}
     try:
         with (
             subprocess_server.running_server(
@@ -119,7 +139,10 @@ class Watched:
         self.context.on("request", self._request)
 
     def _request(self, request: Any) -> None:
-        if not (request.url.startswith(self.server) or request.url.startswith("data:")):
+        # blob: addresses of the server's origin are the page's own memory (an image fetched
+        # with the API key).
+        inside = (self.server, "data:", f"blob:{self.server}")
+        if not request.url.startswith(inside):
             self.problems.append(f"request outside the server: {request.url}")
 
     def page(self) -> Page:
@@ -204,7 +227,9 @@ def check_highlight(page: Page, api: httpx.Client, citation: dict[str, Any]) -> 
         "() => { const i = document.getElementById('page-image'); "
         "return i.complete && i.naturalWidth > 0; }"
     )
-    assert f"/pages/{citation['page']}/image" in (image.get_attribute("src") or "")
+    source = image.get_attribute("src") or ""
+    # With an API key the image is fetched with it and shown from memory (a blob: address).
+    assert f"/pages/{citation['page']}/image" in source or source.startswith("blob:"), source
     shown = browser.shown_boxes(page, "#page-image", "[data-testid=highlight]")
     doc, number = citation["doc_id"], citation["page"]
     served = api.get(
@@ -523,3 +548,230 @@ def test_the_answerer_is_offered_when_an_llm_is_and_its_refusal_is_said_in_words
     expect(ask_error).to_contain_text("no 'generative' answerer")
     assert "{" not in (ask_error.text_content() or "")
     browser.screenshot(page, "19-error-no-llm")
+
+
+# -- API keys ------------------------------------------------------------------------------------
+
+KEY_DIALOG = "An API key is needed"
+KEY_STORE = "chancery-api-key"
+UNKNOWN_KEY = f"chy_{'0' * 12}_{'A' * 43}"
+"""Shaped like a key, known to no server."""
+
+
+@dataclass(frozen=True)
+class Keys:
+    reader: str
+    """Reads the collection `default`."""
+    archivist: str
+    """Reads the collection `archive` only."""
+    archivist_name: str
+
+
+def _forgive(server: str, key: str) -> None:
+    """One call with a valid key: the server forgets this address's failed attempts, so no test
+    inherits another's (five within a minute would slow the address down, 429)."""
+    with httpx.Client(base_url=server, timeout=120) as http:
+        response = http.get("/v1/collections", headers={"authorization": f"Bearer {key}"})
+        assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def keys(server: str, data_root: Path) -> Iterator[Keys]:
+    """Two keys in the server's data root for the length of one test: while they are live,
+    every API call needs one; revoked afterwards, the server is open again."""
+    store = KeyStore(data_root)
+    suffix = secrets.token_hex(4)
+    names = (f"reader-{suffix}", f"archivist-{suffix}")
+    try:
+        _, reader = store.create(names[0], ["default"], Scope.READ)
+        _, archivist = store.create(names[1], ["archive"], Scope.READ)
+        _forgive(server, reader)
+        yield Keys(reader, archivist, names[1])
+        _forgive(server, reader)
+    finally:
+        for name in names:
+            with contextlib.suppress(KeyNotFoundError):
+                store.revoke(name)
+        store.close()
+
+
+@pytest.fixture
+def keyed_api(server: str, keys: Keys) -> Iterator[httpx.Client]:
+    headers = {"authorization": f"Bearer {keys.reader}"}
+    with httpx.Client(base_url=server, timeout=120, headers=headers) as http:
+        yield http
+
+
+def key_dialog(page: Page) -> Locator:
+    return page.get_by_role("dialog", name=KEY_DIALOG)
+
+
+def give_key(page: Page, key: str) -> None:
+    dialog = key_dialog(page)
+    expect(dialog).to_be_visible()
+    box = dialog.get_by_label("API key", exact=True)
+    expect(box).to_be_focused()
+    box.fill(key)
+    dialog.get_by_role("button", name="Use this key").click()
+
+
+def submit_question(page: Page, question: str) -> None:
+    box = page.locator("textarea[name=question]")
+    box.fill(question)
+    box.press("Enter")
+
+
+def stored(page: Page) -> dict[str, Any]:
+    """What the page keeps in the browser: its session and local storage, and its cookies."""
+    kept: dict[str, Any] = page.evaluate(
+        """() => ({session: {...sessionStorage}, local: {...localStorage},
+                   cookie: document.cookie})"""
+    )
+    kept["cookies"] = page.context.cookies()
+    return kept
+
+
+def test_a_key_is_asked_for_refused_in_words_and_kept_for_this_tab_only(
+    watched: Watched, keys: Keys, keyed_api: httpx.Client
+) -> None:
+    page = watched.page()
+    requests: list[Request] = []
+    page.on("request", lambda request: requests.append(request))
+    page.goto("/")
+    # The page cannot list the collections without a key: it asks at once.
+    dialog = key_dialog(page)
+    box = dialog.get_by_label("API key", exact=True)
+    expect(dialog).to_be_visible()
+    expect(box).to_be_focused()
+    expect(page.locator("#key-forget")).to_be_hidden()
+    browser.screenshot(page, "20-key-asked")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    ask_error = page.locator("#ask-error")
+    expect(ask_error).to_have_text(re.compile(r"^This server needs an API key\. .*\.$"))
+
+    submit_question(page, WHO_COORDINATES)
+    expect(dialog).to_be_visible()
+    expect(box).to_be_focused()
+    box.fill(UNKNOWN_KEY)
+    dialog.get_by_role("button", name="Use this key").click()
+    refusal = dialog.locator("#key-error")
+    expect(refusal).to_have_text(re.compile(r"^That key was not accepted\."))
+    expect(dialog).to_be_visible()
+    expect(box).to_be_focused()
+    expect(box).to_have_value("")
+    expect(box).to_have_attribute("aria-invalid", "true")
+    assert UNKNOWN_KEY not in str(stored(page)), "a refused key is forgotten"
+    browser.screenshot(page, "21-key-refused")
+
+    box.fill(keys.reader)
+    with page.expect_request(lambda r: "/pages/3/image" in r.url) as image_request:
+        dialog.get_by_role("button", name="Use this key").click()
+        expect(dialog).to_be_hidden()
+        expect(page.locator("#ask-status")).to_have_text(re.compile("^Answered"))
+        expect(ask_error).to_be_empty()
+        citation = citation_of(keyed_api, WHO_COORDINATES)
+        expect(page.locator("[data-testid=source]").first).to_contain_text(citation["title"])
+        expect(page.locator("#key-forget")).to_be_visible()
+        # Listed now that there is a key: only what the key may use.
+        expect(page.locator("#collection option")).to_have_text(["default (2 documents)"])
+        browser.screenshot(page, "22-key-answer")
+        page.locator("[data-testid=citation]").first.click()
+        check_highlight(page, keyed_api, citation)
+    assert image_request.value.all_headers().get("authorization") == f"Bearer {keys.reader}"
+    assert (page.locator("#page-image").get_attribute("src") or "").startswith("blob:")
+    browser.screenshot(page, "23-key-cited-page")
+
+    # Kept for this tab: a reload asks no more; never in localStorage, a cookie or an address.
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("[data-testid=highlight]").first).to_be_visible()
+    expect(dialog).to_be_hidden()
+    kept = stored(page)
+    assert kept == {"session": {KEY_STORE: keys.reader}, "local": {}, "cookie": "", "cookies": []}
+    secret = keys.reader.rsplit("_", 1)[1]
+    assert not [r.url for r in requests if secret in r.url or keys.reader in r.url]
+    assert secret not in page.url
+
+
+def test_a_key_for_another_collection_is_refused_in_words(page: Page, keys: Keys) -> None:
+    forbidden = f"The key '{keys.archivist_name}' may not use the collection 'default'."
+    page.goto(f"/documents/{url_quote(PDF)}/pages/3?collection=default")
+    give_key(page, keys.archivist)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    page_error = page.locator("#page-error")
+    expect(page_error).to_have_text(forbidden)
+    browser.screenshot(page, "24-key-other-collection-page")
+
+    open_page(page, "/?collection=default")  # the key stays for the tab: not asked again
+    submit_question(page, WHO_COORDINATES)
+    ask_error = page.locator("#ask-error")
+    expect(ask_error).to_have_text(forbidden)
+    expect(key_dialog(page)).to_be_hidden()
+    expect(page.locator("#answer")).to_be_hidden()
+    browser.screenshot(page, "25-key-other-collection-ask")
+
+
+def test_a_declined_key_is_asked_for_again_only_when_the_reader_acts(
+    page: Page, keys: Keys
+) -> None:
+    page.goto("/library")  # lists the collections, then the documents: two calls refused
+    dialog = key_dialog(page)
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    # The second call is refused in words, without asking again.
+    library_error = page.locator("#library-error")
+    expect(library_error).to_have_text(re.compile(r"^This server needs an API key\."))
+    expect(dialog).to_be_hidden()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    browser.screenshot(page, "26-key-declined")
+
+    page.get_by_role("link", name="Documents").click()  # the reader acts: asked again
+    give_key(page, keys.reader)
+    expect(page.locator("[data-testid=library-row]")).to_have_count(2)
+    expect(library_error).to_be_empty()
+
+
+def test_forgetting_the_key_clears_it_and_asks_again(page: Page, keys: Keys) -> None:
+    page.goto("/")
+    give_key(page, keys.reader)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    forget = page.get_by_role("button", name="Forget the API key")
+    expect(forget).to_be_visible()
+    assert stored(page)["session"] == {KEY_STORE: keys.reader}
+
+    forget.click()
+    # The page is loaded afresh, keeping nothing it was shown with the key, and asks again.
+    dialog = key_dialog(page)
+    expect(dialog).to_be_visible()
+    assert stored(page)["session"] == {}
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#ask-error")).to_contain_text("This server needs an API key")
+    expect(forget).to_be_hidden()
+    assert stored(page)["session"] == {}
+
+
+def test_the_key_dialog_has_no_serious_accessibility_violations(
+    chromium: Browser, server: str, keys: Keys
+) -> None:
+    # axe-core is injected as a script, which the page's own policy refuses.
+    watched = Watched(chromium, server, viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    try:
+        page = watched.page()
+        page.goto("/")
+        dialog = key_dialog(page)
+        expect(dialog).to_be_visible()
+        found = {"asked": browser.blocking(browser.axe_violations(page))}
+        give_key(page, UNKNOWN_KEY)
+        expect(dialog.locator("#key-error")).not_to_be_empty()
+        found["refused"] = browser.blocking(browser.axe_violations(page))
+        give_key(page, keys.reader)
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        expect(page.locator("#key-forget")).to_be_visible()
+        found["with a key"] = browser.blocking(browser.axe_violations(page))
+        assert found == {"asked": [], "refused": [], "with a key": []}
+    finally:
+        watched.context.close()
+    assert not watched.problems, watched.problems

@@ -136,6 +136,11 @@ def router(settings: Settings) -> APIRouter:
         response_model=ChatCompletion,
         responses={
             **openai_errors(400, 404, 503),
+            403: {
+                "model": ChatError,
+                "description": "The key may not use the collection the model names; "
+                "`error.message` says which.",
+            },
             200: {
                 "description": _STREAM_DESCRIPTION,
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},

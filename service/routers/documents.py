@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath, PureWindowsPath
+
 from fastapi import APIRouter, Depends
 
 from service import lookup
+from service.access import current_key
 from service.deps import EngineSource
 from service.engine import Engine
+from service.keys import KeyRecord, Scope
 from service.routers.mapping import (
     document_detail,
     documents_response,
@@ -54,7 +58,25 @@ def router(source: EngineSource) -> APIRouter:
 
     @routes.get("/index", response_model=IndexResponse, responses=listing)
     def index_manifest(engine: Engine = Depends(engine_of)) -> IndexResponse:
-        """What built the index in service: model, chunking, documents, library versions."""
-        return index_response(engine.snapshot().index)
+        """What built the index in service: model, chunking, documents; the library versions
+        and a local model folder's path only for an admin key (or a server without keys)."""
+        manifest = index_response(engine.snapshot().index)
+        return manifest if shows_details(current_key()) else without_details(manifest)
 
     return routes
+
+
+def shows_details(key: KeyRecord | None) -> bool:
+    """Whether the caller sees what the server runs on: an admin key, or anyone on a server
+    without keys (which listens on loopback only)."""
+    return key is None or key.scope is Scope.ADMIN
+
+
+def without_details(manifest: IndexResponse) -> IndexResponse:
+    """The manifest without the library versions, and a model loaded from a local folder named
+    by the folder alone, not its path on the server."""
+    model_id = manifest.embedder.model_id
+    if PurePosixPath(model_id).is_absolute() or PureWindowsPath(model_id).is_absolute():
+        model_id = PureWindowsPath(model_id).name
+    embedder = manifest.embedder.model_copy(update={"model_id": model_id})
+    return manifest.model_copy(update={"libraries": None, "embedder": embedder})

@@ -1,12 +1,21 @@
-"""The responses each route documents, so that /openapi.json states every status it sends."""
+"""The responses each route documents, so that /openapi.json states every status it sends.
+
+The access middleware (`service.access`) answers 401, 403 and 429 before any route runs, so no
+route declares them: `install` adds them, and the bearer key they ask for, to every operation
+the policy protects, asking the policy itself (`rule_for`) so the description cannot drift
+from what the server does.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from fastapi import FastAPI
 from pydantic import BaseModel
 
+from service.access import POLICY, Rule, rule_for
 from service.schemas import ErrorOut
 
 _ERRORS = {
@@ -74,3 +83,106 @@ def _event_schema(name: str, model: type[BaseModel]) -> dict[str, Any]:
             },
         },
     }
+
+
+BEARER = "apiKey"
+"""The name of the security scheme in `components.securitySchemes`."""
+_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An API key, sent as `Authorization: Bearer <key>`; `chancery keys create` "
+    "makes one. A server with no keys asks for none (it then listens on loopback only).",
+}
+_ERROR_OUT = "#/components/schemas/ErrorOut"
+_ACCESS: dict[str, dict[str, Any]] = {
+    "401": {
+        "description": "This server has API keys and the request has none, or not a valid one "
+        "(unknown, malformed or revoked); the detail says which. `WWW-Authenticate` names the "
+        "scheme.",
+        "headers": {
+            "WWW-Authenticate": {
+                "description": 'The scheme to authenticate with: `Bearer realm="chancery"`.',
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        },
+    },
+    "403": {
+        "description": "The key is valid, but its scope or its collections do not allow this "
+        "request; the detail says what it needs.",
+    },
+    "429": {
+        "description": "Too many requests: over the rate limit (per key, or per address on a "
+        "server without keys), or too many failed attempts to authenticate from this address; "
+        "`Retry-After` gives the seconds to wait.",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again (sent with a refusal for the "
+                "rate limit or for failed attempts).",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    },
+}
+_PARAMETER = re.compile(r"\{[^{}/]+\}")
+_FILLED = "x"
+"""Any value of a path parameter: the policy tells routes apart by their fixed parts only."""
+
+
+def needs_key(method: str, template: str, policy: Sequence[Rule] = POLICY) -> bool:
+    """Whether the access policy asks a key for the operation `method` on the path `template`
+    (`/v1/collections/{name}/ask`) when the server has keys."""
+    rule, _ = rule_for(method.upper(), _PARAMETER.sub(_FILLED, template), policy)
+    return rule.scope is not None
+
+
+def describe_access(spec: dict[str, Any], policy: Sequence[Rule] = POLICY) -> dict[str, Any]:
+    """`spec` with the bearer scheme, and, on each operation the policy protects, the scheme as
+    its security requirement and the 401, 403 and 429 of the access check; a status the route
+    declares already (a 429 for a full job queue) gets both descriptions and both bodies."""
+    for template, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if not needs_key(method, template, policy):
+                continue
+            operation["security"] = [{BEARER: []}]
+            responses = operation.setdefault("responses", {})
+            for status, refusal in _ACCESS.items():
+                responses[status] = _merged(responses.get(status), refusal)
+            operation["responses"] = dict(sorted(responses.items(), key=lambda item: item[0]))
+    components = spec.setdefault("components", {})
+    components.setdefault("schemas", {}).setdefault("ErrorOut", ErrorOut.model_json_schema())
+    components.setdefault("securitySchemes", {})[BEARER] = _SCHEME
+    return spec
+
+
+def install(app: FastAPI) -> None:
+    """Publish the access check's answers in the app's /openapi.json (FastAPI's documented way
+    to change the description: replacing `app.openapi`)."""
+    describe: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = describe_access(describe())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _merged(declared: dict[str, Any] | None, refusal: dict[str, Any]) -> dict[str, Any]:
+    ours = {"schema": {"$ref": _ERROR_OUT}}
+    if declared is None:
+        return {**refusal, "content": {"application/json": ours}}
+    theirs = declared.get("content", {}).get("application/json", {}).get("schema")
+    schema = (
+        ours["schema"] if theirs in (None, ours["schema"]) else {"anyOf": [theirs, ours["schema"]]}
+    )
+    own = declared["description"]
+    merged = {
+        **declared,
+        "description": f"{refusal['description']} Or: {own[:1].lower()}{own[1:]}",
+        "content": {**declared.get("content", {}), "application/json": {"schema": schema}},
+    }
+    headers = {**declared.get("headers", {}), **refusal.get("headers", {})}
+    if headers:
+        merged["headers"] = headers
+    return merged

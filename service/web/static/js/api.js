@@ -10,46 +10,67 @@ export class ApiError extends Error {
 }
 
 // The API key, when the server asks for one: kept for this browser tab only (sessionStorage),
-// sent as a bearer token with every call.
+// never in localStorage, a cookie or an address; sent as a bearer token with every call.
 const KEY_STORE = "chancery-api-key";
 let askForKey = async () => null;
+const keyWatchers = [];
+const acceptWatchers = [];
+// Where storage is refused (some private windows): the key lasts until the page is reloaded.
+let memoryKey = null;
 
 export function apiKey() {
   try {
     return sessionStorage.getItem(KEY_STORE);
   } catch {
-    return null;
+    return memoryKey;
   }
 }
 
 export function setApiKey(key) {
+  memoryKey = key || null;
   try {
     if (key) sessionStorage.setItem(KEY_STORE, key);
     else sessionStorage.removeItem(KEY_STORE);
   } catch {
-    // Storage refused (a private window): the key lasts until the page is reloaded.
+    // Kept in memory only.
   }
+  for (const watcher of keyWatchers) watcher(Boolean(key));
 }
 
-// `prompt()` resolves to a key the reader typed, or null: called when the server answers 401.
+// `prompt(refused)` resolves to a key the reader typed, or null: called when the server answers
+// 401. `refused` is true when the key just sent was not accepted (the reader is told so).
 export function onKeyNeeded(prompt) {
   askForKey = prompt;
 }
 
-function withKey(options) {
-  const key = apiKey();
+// `watcher(held)` is called whenever the key is set or forgotten.
+export function onKeyChange(watcher) {
+  keyWatchers.push(watcher);
+}
+
+// `watcher()` is called when the server first accepts a key the reader has just typed.
+export function onKeyAccepted(watcher) {
+  acceptWatchers.push(watcher);
+}
+
+function withKey(options, key) {
   if (!key) return options;
   return { ...options, headers: { ...(options.headers || {}), authorization: `Bearer ${key}` } };
 }
 
 const UNREACHABLE =
   "Chancery could not be reached. Check that the server is running, then try again.";
+const NO_KEY =
+  "This server needs an API key. Ask your administrator for one; the page asks for it when " +
+  "you try again.";
 
 function describe(status, detail) {
   if (status === 0) return UNREACHABLE;
   if (status >= 500 && status !== 503) {
     return "Something went wrong on the server; its log has the details.";
   }
+  // The server's own words name the HTTP header; a reader needs to know what to do.
+  if (status === 401) return NO_KEY;
   const said = detail ? capitalize(detail) : `The server answered with status ${status}.`;
   const lead = {
     413: "Too large: ",
@@ -81,33 +102,61 @@ async function failure(response) {
   return new ApiError(response.status, detail);
 }
 
-async function send(url, options = {}, retried = false) {
-  let response;
-  try {
-    response = await fetch(url, withKey(options));
-  } catch (error) {
-    if (error && error.name === "AbortError") throw error;
-    throw new ApiError(0, "");
-  }
-  if (response.status === 401 && !retried) {
-    const key = await askForKey();
-    if (key) {
-      setApiKey(key);
-      return send(url, options, true);
+// After a 401 to a call that sent `sent` (a key, or null): whether to try again. The reader is
+// asked for a key (told so when the one sent was refused, which is forgotten at once) unless
+// another call was given a new key meanwhile. Refusals repeated too often end in the server's
+// 429, said in words.
+async function keyAfterRefusal(sent) {
+  const now = apiKey();
+  if (now && now !== sent) return true;
+  if (sent) setApiKey(null);
+  const given = await askForKey(Boolean(sent));
+  if (!given) return false;
+  setApiKey(given);
+  return true;
+}
+
+// A call, with the key when there is one, asking for one as often as the server refuses it.
+async function send(url, options = {}) {
+  let typed = false;
+  for (;;) {
+    const key = apiKey();
+    let response;
+    try {
+      response = await fetch(url, withKey(options, key));
+    } catch (error) {
+      if (error && error.name === "AbortError") throw error;
+      throw new ApiError(0, "");
     }
+    if (response.status === 401 && (await keyAfterRefusal(key))) {
+      typed = true;
+      continue;
+    }
+    if (typed && response.status !== 401 && response.status !== 429) {
+      for (const watcher of acceptWatchers) watcher();
+    }
+    if (!response.ok) throw await failure(response);
+    return response;
   }
-  if (!response.ok) throw await failure(response);
-  return response;
 }
 
 // Sets an image's source: the URL itself without a key; with one, the image fetched with the
-// key (an <img> cannot send it) and shown from memory.
+// key (an <img> cannot send it) and shown from memory. Only the latest URL asked for an image
+// is shown: a slower fetch for a page left behind never replaces it.
 export async function loadImage(image, url) {
+  image.dataset.wanted = url;
   if (!apiKey()) {
     image.src = url;
     return;
   }
-  const blob = await (await send(url)).blob();
+  let blob;
+  try {
+    blob = await (await send(url)).blob();
+  } catch (error) {
+    if (image.dataset.wanted === url) throw error;
+    return;
+  }
+  if (image.dataset.wanted !== url) return;
   const previous = image.dataset.objectUrl;
   image.dataset.objectUrl = URL.createObjectURL(blob);
   image.src = image.dataset.objectUrl;
@@ -198,13 +247,24 @@ function dispatch(block, onEvent) {
 }
 
 // An upload with progress (fetch cannot report upload progress; XMLHttpRequest can).
-export function uploadFiles(collection, files, onProgress) {
+export async function uploadFiles(collection, files, onProgress) {
+  for (;;) {
+    const key = apiKey();
+    try {
+      return await uploadOnce(collection, files, onProgress, key);
+    } catch (error) {
+      const refused = error instanceof ApiError && error.status === 401;
+      if (!refused || !(await keyAfterRefusal(key))) throw error;
+    }
+  }
+}
+
+function uploadOnce(collection, files, onProgress, key) {
   return new Promise((resolve, reject) => {
     const form = new FormData();
     for (const file of files) form.append("files", file, file.name);
     const request = new XMLHttpRequest();
     request.open("POST", `${collectionPath(collection)}/documents`);
-    const key = apiKey();
     if (key) request.setRequestHeader("authorization", `Bearer ${key}`);
     request.responseType = "json";
     request.upload.addEventListener("progress", (event) => {

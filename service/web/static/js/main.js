@@ -1,6 +1,14 @@
 // The page: reads its configuration and address, wires the parts, and keeps the address in
 // step with what is shown, so that every view (and every cited page) has a link.
-import { ApiError, listCollections, onKeyNeeded } from "./api.js";
+import {
+  ApiError,
+  apiKey,
+  listCollections,
+  onKeyAccepted,
+  onKeyChange,
+  onKeyNeeded,
+  setApiKey,
+} from "./api.js";
 import { setupAsk } from "./ask.js";
 import { byId, clear, h, say, show } from "./dom.js";
 import { setupLibrary, showLibrary } from "./library.js";
@@ -9,6 +17,7 @@ import { DEFAULT_COLLECTION, state } from "./state.js";
 import { closeViewer, openPage, rememberFocus, setupViewer } from "./viewer.js";
 
 let currentView = "ask";
+let collectionsFailed = false;
 
 function navigate(url, { replace = false } = {}) {
   if (replace) window.history.replaceState(null, "", url);
@@ -24,8 +33,10 @@ function openTarget(target, from) {
 async function loadCollections() {
   try {
     state.collections = await listCollections();
+    collectionsFailed = false;
   } catch (error) {
     state.collections = [];
+    collectionsFailed = true;
     say(byId("ask-error"), error instanceof ApiError ? error.message : String(error));
   }
   const picker = byId("collection");
@@ -84,6 +95,7 @@ async function start() {
   } catch {
     // The defaults stand: extractive answers only.
   }
+  setupKeys();
   setupAsk({ openTarget });
   setupViewer({ navigate, onClose: closeAndReturn });
   setupLibrary({ onChanged: loadCollections, openTarget });
@@ -103,26 +115,67 @@ async function start() {
   document.body.dataset.ready = "true";
 }
 
-start();
-
-// Asked once however many calls find the key missing at the same time.
+// The API key: asked for in a dialog when the server answers 401 (once, however many calls
+// find it missing at the same time), and forgotten on request.
+const REFUSED =
+  "That key was not accepted. Check that it was copied whole, or ask your administrator " +
+  "for a new one.";
 let keyPrompt = null;
-onKeyNeeded(() => {
-  if (keyPrompt) return keyPrompt;
+// Set when the reader cancels the dialog: the calls that follow (the rest of the page's own
+// loading) are not asked for a key again until the reader does something.
+let declined = false;
+
+function setupKeys() {
   const dialog = byId("key-dialog");
   const input = byId("key-input");
-  input.value = "";
-  keyPrompt = new Promise((resolve) => {
-    dialog.addEventListener(
-      "close",
+  const problem = byId("key-error");
+  for (const type of ["click", "keydown", "submit"]) {
+    document.addEventListener(
+      type,
       () => {
-        keyPrompt = null;
-        const key = input.value.trim();
-        resolve(dialog.returnValue === "use" && key ? key : null);
+        declined = false;
       },
-      { once: true },
+      true,
     );
-    dialog.showModal();
+  }
+  onKeyNeeded((refused) => {
+    if (keyPrompt) return keyPrompt;
+    if (declined) return Promise.resolve(null);
+    input.value = "";
+    say(problem, refused ? REFUSED : "");
+    if (refused) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+    // Escape closes the dialog without setting returnValue: clear the last one.
+    dialog.returnValue = "";
+    keyPrompt = new Promise((resolve) => {
+      dialog.addEventListener(
+        "close",
+        () => {
+          keyPrompt = null;
+          const key = input.value.trim();
+          input.value = "";
+          const given = dialog.returnValue === "use" && key ? key : null;
+          declined = !given;
+          resolve(given);
+        },
+        { once: true },
+      );
+      dialog.showModal();
+    });
+    return keyPrompt;
   });
-  return keyPrompt;
-});
+  // A page that could not list the collections without a key lists them once it has one.
+  onKeyAccepted(() => {
+    if (collectionsFailed) loadCollections();
+  });
+  const forget = byId("key-forget");
+  onKeyChange((held) => show(forget, held));
+  show(forget, Boolean(apiKey()));
+  forget.addEventListener("click", () => {
+    setApiKey(null);
+    // Reloaded, the page keeps nothing it was shown with the key.
+    window.location.reload();
+  });
+}
+
+start();

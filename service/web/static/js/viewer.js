@@ -89,8 +89,11 @@ function sizeSheet() {
   if (render > (current.renderWidth || 0)) {
     current.renderWidth = render;
     const { collection, doc, page } = current;
-    loadImage(view.pageImage, pageImageUrl(collection, doc.doc_id, page, render)).catch(() => {
-      view.pageImage.removeAttribute("src");
+    const image = view.pageImage;
+    loadImage(image, pageImageUrl(collection, doc.doc_id, page, render)).catch(() => {
+      // Fetched (with the key) and failed: the first rendering says so as an <img> would, and
+      // the page shows the text instead; a larger one keeps the image already shown.
+      if (!image.getAttribute("src")) image.dispatchEvent(new Event("error"));
     });
   }
 }
