@@ -62,7 +62,7 @@ RETRIEVAL_METRICS = (
 CITATION_METRICS = ("citation_precision", "citation_recall", "citation_validity")
 ANSWER_METRICS = ("token_f1", "rouge_l", "answer_similarity")
 ALL_METRICS = RETRIEVAL_METRICS + CITATION_METRICS + ANSWER_METRICS
-_RETRIEVAL_TIMINGS = ("embed_ms", "dense_ms", "lexical_ms", "fuse_ms")
+_RETRIEVAL_TIMINGS = ("embed_ms", "dense_ms", "lexical_ms", "sentences_ms", "fuse_ms")
 
 Similarity = Callable[[Sequence[str], Sequence[str]], list[float]]
 """Cosine similarity of each answer to its gold answer."""

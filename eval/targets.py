@@ -74,8 +74,10 @@ class Target:
 
 
 @contextmanager
-def http_target(url: str) -> Iterator[Target]:
-    with httpx.Client(base_url=url, timeout=_TIMEOUT) as client:
+def http_target(url: str, api_key: str | None = None) -> Iterator[Target]:
+    """A running service; `api_key` is sent as the bearer key, which a server with keys needs."""
+    headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=url, timeout=_TIMEOUT, headers=headers) as client:
         yield Target(client, url)
 
 
@@ -85,6 +87,7 @@ def in_process_target(app: ASGIApp) -> Iterator[Target]:
     starlette's test client (which also runs the app's startup and shutdown)."""
     from fastapi.testclient import TestClient
 
-    with TestClient(app) as client:
+    # A loopback name: the server answers only the host names it trusts, loopback by default.
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         # TestClient is an httpx.Client whose transport calls the app directly.
         yield Target(cast(httpx.Client, client), "in-process")

@@ -305,8 +305,12 @@ def search(
         list[str] | None, typer.Option("--doc", help="Only this document (repeatable).")
     ] = None,
     pages: Annotated[
-        bool, typer.Option("--distinct-pages", help="At most one hit per page.")
-    ] = False,
+        bool,
+        typer.Option(
+            "--distinct-pages/--every-passage",
+            help="At most one hit per page (the best), or every passage however many share one.",
+        ),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Search an index and print the best passages with their pages."""
@@ -315,13 +319,17 @@ def search(
     from service.routers.mapping import search_response
     from service.schemas import SearchRequest
 
-    request = _validated(SearchRequest, question=question, k=k, mode=mode, docs=doc)
+    request = _validated(
+        SearchRequest, question=question, k=k, mode=mode, docs=doc, distinct_pages=pages
+    )
     settings, root = _target(ctx, index, collection)
     require_index(root)
     # The model loads only if the mode embeds the question (not for bm25).
     engine = build_engine(settings, build_embedder(settings))
     response = search_response(
-        engine.search(request.question, request.k, request.mode, request.docs, pages)
+        engine.search(
+            request.question, request.k, request.mode, request.docs, request.distinct_pages
+        )
     )
     if as_json:
         typer.echo(response.model_dump_json())
@@ -526,6 +534,14 @@ def eval_run(
     url: Annotated[
         str | None, typer.Option("--url", help="A running service instead of --index.")
     ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="CHANCERY_API_KEY",
+            help="The key a --url service with keys needs (a read key for the collection).",
+        ),
+    ] = None,
     mode: Annotated[Mode, typer.Option("--mode", help="Retrieval mode to score.")] = Mode.HYBRID,
     answerer: AnswererOption = None,
 ) -> None:
@@ -549,8 +565,13 @@ def eval_run(
         require_index(root)
     else:
         settings = _settings(ctx)
-    # eval sees only the public API: in-process, it drives the app this process builds.
-    target = http_target(url) if url else in_process_target(build_app(settings))
+    # eval sees only the public API: in-process, it drives the app this process builds, whose
+    # one client is this command, so the rate limit meant for network clients is off.
+    target = (
+        http_target(url, api_key)
+        if url
+        else in_process_target(build_app(settings.model_copy(update={"rate_limit_rps": None})))
+    )
     options = RunOptions(
         mode=mode.value,
         progress=sys.stderr.isatty(),

@@ -287,7 +287,7 @@ class Engine:
         k: int = 10,
         mode: Mode = Mode.HYBRID,
         docs: list[str] | None = None,
-        distinct_pages: bool = False,
+        distinct_pages: bool = True,
     ) -> SearchHits:
         snapshot = self.snapshot()
         found = snapshot.retriever.search(question, k, mode, docs, distinct_pages)

@@ -35,7 +35,7 @@ first (Host check, rate limit). Raw paths would make a series per URL anyone car
 OTHER = "<other>"
 """The route label of requests served by something that is not an API route (static files)."""
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
-_RETRIEVAL_TIMINGS = ("embed_ms", "dense_ms", "lexical_ms", "fuse_ms")
+_RETRIEVAL_TIMINGS = ("embed_ms", "dense_ms", "lexical_ms", "sentences_ms", "fuse_ms")
 
 
 class Stage(StrEnum):

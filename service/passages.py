@@ -57,12 +57,18 @@ class PassagesFound(BaseModel):
 
 
 def search_passages(
-    engine: Engine, question: str, k: int, mode: Mode = Mode.HYBRID, docs: list[str] | None = None
+    engine: Engine,
+    question: str,
+    k: int,
+    mode: Mode = Mode.HYBRID,
+    docs: list[str] | None = None,
+    distinct_pages: bool = True,
 ) -> PassagesFound:
-    """The best passages for `question`, as `Engine.search` finds them; the page labels are read
-    from the same index version as the hits, which a switch between two lookups could break."""
+    """The best passages for `question`, as `Engine.search` finds them (one per page unless
+    `distinct_pages` is false); the page labels are read from the same index version as the
+    hits, which a switch between two lookups could break."""
     snapshot = engine.snapshot()
-    found = snapshot.retriever.search(question, k, mode, docs)
+    found = snapshot.retriever.search(question, k, mode, docs, distinct_pages)
     records = snapshot.index.records
     return PassagesFound(
         passages=[passage_out(hit, records) for hit in found.hits],

@@ -115,6 +115,13 @@ class AskRequest(_Question):
 class SearchRequest(_Question):
     k: Count = Field(default=10, ge=1, le=100, description="Passages to return.")
     mode: Mode = Mode.HYBRID
+    distinct_pages: bool = Field(
+        default=True,
+        strict=True,
+        description="At most one passage per page (the best one, by the page it starts on), so "
+        "that k passages show k places in the documents; false: every passage, however many "
+        "start on one page.",
+    )
 
 
 class HitOut(BaseModel):

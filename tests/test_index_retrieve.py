@@ -1,4 +1,5 @@
-"""Retrieval over one index version: dense, BM25, their reciprocal-rank fusion, and the filters."""
+"""Retrieval over one index version: dense, BM25, their fusion with each chunk's best sentence,
+and the filters."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import index.retrieve as index_retrieve
 from index.modes import Mode
-from index.retrieve import RRF_K, Hit, Retriever
+from index.retrieve import RRF_K, SENTENCE_WEIGHT, Hit, Retriever
 from index.store import Index, UnknownDocumentError
 from index.update import update_index
 from tests.fakes import CHUNKING, FakeEmbedder, build_index, fake_document
@@ -94,16 +96,32 @@ def test_bm25_hits_share_a_stem_with_the_question_and_never_embed_it(
     assert retriever.search("the and of", mode=Mode.BM25).hits == []  # stop words only
 
 
-def test_hybrid_fuses_the_two_rankings_by_reciprocal_rank(
+def _best_sentence_ranking(index: Index, rows: set[int], question: str) -> list[int]:
+    """The rows ordered by their closest sentence's cosine to the question (ties by row)."""
+    query = FakeEmbedder().embed([question])[0]
+    vectors = np.asarray(index.sentence_vectors())
+    best: dict[int, float] = {}
+    for span in index.records.sentences_of(sorted(rows)):
+        best[span.chunk_row] = max(best.get(span.chunk_row, -2.0), float(vectors[span.row] @ query))
+    return sorted(best, key=lambda row: (-best[row], row))
+
+
+def test_hybrid_fuses_dense_bm25_and_best_sentence_rankings_by_reciprocal_rank(
     index: Index, retriever: Retriever
 ) -> None:
     everything = index.vectors.size
     dense = retriever.search(QUESTION, k=everything, mode=Mode.DENSE).hits
     lexical = retriever.search(QUESTION, k=everything, mode=Mode.BM25).hits
+    sentences = _best_sentence_ranking(index, set(_rows(dense)) | set(_rows(lexical)), QUESTION)
+    assert sentences != _rows(dense)  # a chunk's best sentence ranks it otherwise
     fused: dict[int, float] = {}
-    for ranking in (dense, lexical):
-        for rank, hit in enumerate(ranking, start=1):
-            fused[hit.row] = fused.get(hit.row, 0.0) + 1 / (RRF_K + rank)
+    for ranking, weight in (
+        (_rows(dense), 1.0),
+        (_rows(lexical), 1.0),
+        (sentences, SENTENCE_WEIGHT),
+    ):
+        for rank, row in enumerate(ranking, start=1):
+            fused[row] = fused.get(row, 0.0) + weight / (RRF_K + rank)
     expected = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
     hybrid = retriever.search(QUESTION, k=everything, mode=Mode.HYBRID).hits
@@ -145,12 +163,13 @@ def test_equal_fused_scores_are_ordered_by_row(
 ) -> None:
     everything = index.vectors.size
     dense = _rows(retriever.search(QUESTION, k=everything, mode=Mode.DENSE).hits)
-    # BM25 ranking the dense order backwards gives the rows at dense ranks i and n + 1 - i
-    # the same fused score, so only the tie rule decides between them; 1/(60 + rank) is convex,
-    # so the outermost pair scores highest.
+    # BM25 ranking the dense order backwards (and no sentence ranking) gives the rows at dense
+    # ranks i and n + 1 - i the same fused score, so only the tie rule decides between them;
+    # 1/(k + rank) is convex, so the outermost pair scores highest.
     assert everything % 2 == 0
     backwards = [(row, 1.0) for row in reversed(dense)]
     monkeypatch.setattr(index.lexical, "search", lambda *_: backwards)
+    monkeypatch.setattr(index_retrieve, "by_best_sentence", lambda *_: [])
 
     hybrid = retriever.search(QUESTION, k=everything, mode=Mode.HYBRID).hits
 
@@ -208,7 +227,7 @@ def test_k_bounds_the_number_of_hits(index: Index, retriever: Retriever, mode: M
 @pytest.mark.parametrize(
     ("mode", "stages"),
     [
-        (Mode.HYBRID, {"embed_ms", "dense_ms", "lexical_ms", "fuse_ms"}),
+        (Mode.HYBRID, {"embed_ms", "dense_ms", "lexical_ms", "sentences_ms", "fuse_ms"}),
         (Mode.DENSE, {"embed_ms", "dense_ms", "fuse_ms"}),
         (Mode.BM25, {"lexical_ms", "fuse_ms"}),
     ],

@@ -35,7 +35,9 @@ PORTUGAL = "What does the strategy say about Portugal's navy?"
 BORDER = "How long is Northland's land border with Astoria?"
 FOOTNOTE = "Which footnote source gives the Northland Energy Agency figures?"
 GAS = "What does the Northland Energy Agency report about gas?"
-QUESTIONS = (COORDINATOR, PORTUGAL, "gas storage winter", BORDER, FOOTNOTE, GAS)
+GAS_SOURCES = "Where does Northland's gas come from?"
+"""Answered in several sentences."""
+QUESTIONS = (COORDINATOR, PORTUGAL, "gas storage winter", BORDER, FOOTNOTE, GAS, GAS_SOURCES)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +102,7 @@ def test_a_quote_missing_from_its_page_is_dropped_with_its_sentence(
 def test_a_dropped_sentence_takes_no_room_in_the_answer(
     index: Index, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    whole = _ask(index, FOOTNOTE)
+    whole = _ask(index, GAS_SOURCES)
     assert len(whole.citations) >= 2
     first, kept = whole.citations[0], whole.citations[1:]
     real_page = index.records.page
@@ -112,7 +114,7 @@ def test_a_dropped_sentence_takes_no_room_in_the_answer(
         return Page(page.number, page.text.replace(first.quote, "(removed)"), page.label)
 
     monkeypatch.setattr(index.records, "page", tampered)
-    answer = _ask(index, FOOTNOTE)
+    answer = _ask(index, GAS_SOURCES)
     assert [c.quote for c in answer.citations] == [c.quote for c in kept]
     assert answer.citations[0].answer_start == 0
     for citation in answer.citations:

@@ -85,7 +85,9 @@ def router(source: EngineSource) -> APIRouter:
     ) -> SearchResponse:
         """The best passages for a question, with their pages."""
         started = time.perf_counter()
-        found = engine.search(request.question, request.k, request.mode, request.docs)
+        found = engine.search(
+            request.question, request.k, request.mode, request.docs, request.distinct_pages
+        )
         log_ = audit_log(http)
         if log_ is not None:
             pages = [(hit.file_name, hit.chunk.page_start) for hit in found.hits]
