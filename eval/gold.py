@@ -8,6 +8,13 @@ One question per line:
 `doc` is the file name, `page` the 1-based page as a PDF viewer shows it, `quote` a verbatim span
 of that page's text. Unanswerable questions have `"answerable": false` and no evidence. An
 optional `"reworded": true` marks questions worded in the reader's terms, not the report's.
+
+Gold sets made elsewhere may say what the evidence reads without quoting it: an item with
+`"text"` instead of `"quote"` (FinanceBench's extracted text, often a table flattened into lines)
+counts at page level only. Every metric scores evidence by page, so such a question is scored
+like any other; only the checks that look a quote up on its page (`misplaced_quotes`) pass it by.
+Files are named as the service names them to a client (the file name, not the index's doc id),
+so FinanceBench's `questions.jsonl` loads as it is.
 """
 
 from __future__ import annotations
@@ -15,8 +22,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 
 class GoldError(Exception):
@@ -28,7 +44,22 @@ class Evidence(BaseModel):
 
     doc: str = Field(min_length=1)
     page: int = Field(ge=1)
-    quote: str = Field(min_length=1)
+    quote: str | None = Field(default=None, min_length=1)
+    """A verbatim span of the page's text."""
+    text: str | None = Field(default=None, min_length=1)
+    """What the page says, not verbatim: for a person reading a report, never looked up."""
+
+    @model_validator(mode="after")
+    def _quoted_or_described(self) -> Evidence:
+        if self.quote is None and self.text is None:
+            raise ValueError("an evidence entry needs a 'quote' (verbatim) or a 'text'")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A run of a quoted gold set writes its evidence as it always did.
+        dumped: dict[str, Any] = handler(self)
+        return {key: value for key, value in dumped.items() if value is not None}
 
 
 class GoldQuestion(BaseModel):
@@ -41,6 +72,11 @@ class GoldQuestion(BaseModel):
     type: str = Field(min_length=1)
     evidence: list[Evidence]
     reworded: bool = False
+
+    @property
+    def page_level(self) -> bool:
+        """Whether its evidence names pages without quoting them (none of it is verbatim)."""
+        return bool(self.evidence) and all(item.quote is None for item in self.evidence)
 
     @model_validator(mode="after")
     def _evidence_matches_answerability(self) -> GoldQuestion:
@@ -85,14 +121,15 @@ def load_gold(path: Path) -> list[GoldQuestion]:
 def misplaced_quotes(
     questions: list[GoldQuestion], page_text: Callable[[str, int], str | None]
 ) -> list[str]:
-    """Evidence quotes that are not verbatim on their stated page, described for a person."""
+    """Evidence quotes that are not verbatim on their stated page, and evidence pages that do not
+    exist, described for a person. Evidence given as `text` is checked for its page only."""
     problems = []
     for question in questions:
         for item in question.evidence:
             text = page_text(item.doc, item.page)
             if text is None:
                 problems.append(f"{question.id}: {item.doc} has no page {item.page}")
-            elif item.quote not in text:
+            elif item.quote is not None and item.quote not in text:
                 problems.append(
                     f"{question.id}: quote not on {item.doc} p. {item.page}: {item.quote[:60]!r}"
                 )

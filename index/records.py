@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from ingest.models import Chunk, Document, Heading, Page
 
 _SCHEMA = """
@@ -165,6 +168,26 @@ class Records:
             list(chunk_rows),
         )
         return [SentenceSpan(*map(int, r)) for r in found]
+
+    def sentence_ranges(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+        """For each chunk row, its first sentence row and one past its last (both 0: no
+        sentence), when every chunk's sentences are consecutive rows, as versions are written;
+        None when they are not, and `sentences_of` must be asked instead."""
+        chunk_count = int(self._all("SELECT COUNT(*) FROM chunks")[0][0])
+        found = np.array(
+            self._all(
+                "SELECT chunk_row, MIN(row), MAX(row), COUNT(*) FROM sentences GROUP BY chunk_row"
+            ),
+            dtype=np.int64,
+        ).reshape(-1, 4)
+        chunk_rows, first, last, count = found.T
+        if np.any(last - first + 1 != count) or np.any(chunk_rows >= chunk_count):
+            return None
+        starts = np.zeros(chunk_count, dtype=np.int64)
+        ends = np.zeros(chunk_count, dtype=np.int64)
+        starts[chunk_rows] = first
+        ends[chunk_rows] = last + 1
+        return starts, ends
 
     def rows_of(self, doc_ids: Sequence[str]) -> list[int]:
         marks = ",".join("?" * len(doc_ids))

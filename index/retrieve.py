@@ -177,18 +177,35 @@ def by_best_sentence(
     index: Index, candidates: Iterable[int], query_vector: np.ndarray
 ) -> list[tuple[int, float]]:
     """The candidate chunks ranked by the cosine of their closest sentence to the question."""
-    spans = index.records.sentences_of(sorted(candidates))
-    if not spans:
+    rows = np.array(sorted(candidates), dtype=np.int64)
+    ranges = index.sentence_ranges()
+    if ranges is None:
+        spans = sorted(
+            index.records.sentences_of(rows.tolist()), key=lambda span: (span.chunk_row, span.row)
+        )
+        chunk_of = np.array([span.chunk_row for span in spans], dtype=np.int64)
+        sentence_rows = np.array([span.row for span in spans], dtype=np.int64)
+        rows, lengths = np.unique(chunk_of, return_counts=True)
+    else:
+        starts, ends = ranges
+        lengths = ends[rows] - starts[rows]
+        rows, starts_kept, lengths = (
+            rows[lengths > 0],
+            starts[rows][lengths > 0],
+            lengths[lengths > 0],
+        )
+        # Each chunk's sentence rows, one chunk after another.
+        offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        sentence_rows = np.repeat(starts_kept - offsets, lengths) + np.arange(lengths.sum())
+    if not len(rows):
         return []
-    vectors = index.sentence_vectors()
-    cosines = np.asarray(vectors[[span.row for span in spans]], dtype=np.float32) @ np.asarray(
-        query_vector, dtype=np.float32
+    vectors = np.asarray(index.sentence_vectors()[sentence_rows], dtype=np.float32)
+    cosines = vectors @ np.asarray(query_vector, dtype=np.float32)
+    best = np.maximum.reduceat(cosines, np.concatenate(([0], np.cumsum(lengths)[:-1])))
+    ranked = sorted(
+        zip(rows.tolist(), best.tolist(), strict=True), key=lambda item: (-item[1], item[0])
     )
-    best: dict[int, float] = {}
-    for span, cosine in zip(spans, cosines.tolist(), strict=True):
-        if cosine > best.get(span.chunk_row, -2.0):
-            best[span.chunk_row] = cosine
-    return sorted(best.items(), key=lambda item: (-item[1], item[0]))
+    return ranked
 
 
 def fuse(

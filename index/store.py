@@ -28,6 +28,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass as validated_dataclass
 
@@ -135,6 +136,10 @@ class Index:
         self.vectors = VectorIndex.load(directory / _FAISS, manifest.vector_index)
         self.lexical = LexicalIndex.load(directory / _BM25)
         self.records = Records(directory / _RECORDS)
+        # Read on first use and kept: a search ranks its candidates' sentences every time.
+        self._sentence_vectors: Vectors | None = None
+        self._sentence_ranges: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
+        self._ranges_read = False
 
     @property
     def version(self) -> str:
@@ -148,10 +153,19 @@ class Index:
         return vectors
 
     def sentence_vectors(self) -> Vectors:
-        vectors: Vectors = np.load(
-            self.directory / _SENTENCE_VECTORS, mmap_mode="r", allow_pickle=False
-        )
-        return vectors
+        """Memory-mapped, once per loaded version (two threads may map it twice: harmless)."""
+        if self._sentence_vectors is None:
+            self._sentence_vectors = np.load(
+                self.directory / _SENTENCE_VECTORS, mmap_mode="r", allow_pickle=False
+            )
+        return self._sentence_vectors
+
+    def sentence_ranges(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+        """`Records.sentence_ranges`, read once per loaded version."""
+        if not self._ranges_read:
+            self._sentence_ranges = self.records.sentence_ranges()
+            self._ranges_read = True
+        return self._sentence_ranges
 
     def entries(self) -> Iterator[DocumentEntry]:
         """Every document with its chunks and vectors (to carry into a new version)."""

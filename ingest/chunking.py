@@ -3,12 +3,15 @@
 Chunks are sized in tokens of the embedding model's own tokenizer so that nothing is silently
 truncated at embedding time. A chunk never straddles a section heading; it may cross a page
 break, and the sentence a page break cuts in two is kept whole in one chunk whose page span
-covers both pages (with the footnotes printed between its halves).
+covers both pages (with the footnotes printed between its halves). A table's row is never cut;
+a chunk that continues a table below its column header carries that header (the years its
+figures are read under) as the last entry of its heading path.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
@@ -18,6 +21,7 @@ from typing import Protocol
 
 from ingest.models import Chunk, Document, Page
 from ingest.sentences import sentence_spans
+from ingest.tables import TableLine, table_line
 
 DEFAULT_CHUNK_TOKENS = 200
 DEFAULT_OVERLAP_TOKENS = 40
@@ -55,6 +59,13 @@ class _Kind(Enum):
 
 
 @dataclass(frozen=True)
+class _Columns:
+    start: int
+    """Where the column header stands in the document's text."""
+    text: str
+
+
+@dataclass(frozen=True)
 class _Unit:
     start: int
     end: int
@@ -64,6 +75,10 @@ class _Unit:
     tokens: int = 0
     glue: bool = False
     """Keep this unit in the same chunk as the next one (a sentence cut by a page break)."""
+    complete: bool = False
+    """A table row or column header: whole in itself, never a sentence that a page break cut."""
+    columns: _Columns | None = None
+    """The column header (years) a table row is read under."""
 
 
 def chunk_document(
@@ -90,7 +105,7 @@ def _units(document: Document, page_offsets: Sequence[int]) -> Iterator[_Unit]:
     path: list[tuple[int, str]] = []
     for page, page_offset in zip(document.pages, page_offsets, strict=True):
         headings = {heading.start: heading for heading in page.headings}
-        page_units: list[_Unit] = []
+        columns: _Columns | None = None
         position = 0
         for block in page.text.split("\n"):
             start, position = position, position + len(block) + 1
@@ -100,29 +115,44 @@ def _units(document: Document, page_offsets: Sequence[int]) -> Iterator[_Unit]:
             if heading is not None:
                 path = [(level, title) for level, title in path if level < heading.level]
                 path.append((heading.level, heading.text))
-                page_units.append(
-                    _Unit(
-                        page_offset + start,
-                        page_offset + start + len(block),
-                        _Kind.HEADING,
-                        tuple(title for _, title in path),
-                        page.number,
-                    )
+                columns = None
+                yield _Unit(
+                    page_offset + start,
+                    page_offset + start + len(block),
+                    _Kind.HEADING,
+                    tuple(title for _, title in path),
+                    page.number,
                 )
                 continue
             kind = _block_kind(page, start)
-            current = tuple(title for _, title in path)
-            for begin, end in sentence_spans(block):
-                page_units.append(
-                    _Unit(
-                        page_offset + start + begin,
-                        page_offset + start + end,
-                        kind,
-                        current,
-                        page.number,
-                    )
+            sections = tuple(title for _, title in path)
+            line = table_line(block)
+            if line in (TableLine.ROW, TableLine.HEADER):
+                # One unit, so that a chunk never ends inside a row.
+                begin = start + len(block) - len(block.lstrip())
+                end = start + len(block.rstrip())
+                if line is TableLine.HEADER:
+                    columns = _Columns(page_offset + begin, block.strip())
+                yield _Unit(
+                    page_offset + begin,
+                    page_offset + end,
+                    kind,
+                    sections,
+                    page.number,
+                    columns=columns if line is TableLine.ROW else None,
+                    complete=True,
                 )
-        yield from page_units
+                continue
+            if line is TableLine.PROSE:
+                columns = None
+            for begin, end in sentence_spans(block):
+                yield _Unit(
+                    page_offset + start + begin,
+                    page_offset + start + end,
+                    kind,
+                    sections,
+                    page.number,
+                )
 
 
 def _block_kind(page: Page, start: int) -> _Kind:
@@ -181,7 +211,9 @@ def _glued(units: list[_Unit], text: str, config: ChunkingConfig) -> list[list[_
 def _cut_by_page_end(units: list[_Unit], index: int, text: str) -> bool:
     """Whether units[index] is the last body sentence of its page and ends unfinished."""
     unit = units[index]
-    if unit.kind is not _Kind.BODY or _SENTENCE_END.search(text[unit.start : unit.end]):
+    if unit.kind is not _Kind.BODY or unit.complete:
+        return False
+    if _SENTENCE_END.search(text[unit.start : unit.end]):
         return False
     following = (u for u in units[index + 1 :] if u.kind is not _Kind.FOOTNOTE)
     next_unit = next(following, None)
@@ -237,9 +269,15 @@ def _make_chunk(
         text=body,
         page_start=page_start,
         page_end=page_end,
-        heading_path=units[-1].path,
+        heading_path=units[-1].path + _columns_above(units, start),
         char_start=start,
         char_end=end,
         page_breaks=tuple(offset - start for offset in page_offsets[page_start:page_end]),
         token_count=sum(u.tokens for u in units),
     )
+
+
+def _columns_above(units: list[_Unit], start: int) -> tuple[str, ...]:
+    """The column header of a table the chunk continues: its rows would lose their years."""
+    above = (u.columns.text for u in units if u.columns is not None and u.columns.start < start)
+    return tuple(itertools.islice(above, 1))

@@ -1,8 +1,9 @@
 """Turn loader lines into clean pages without moving any text from the page it is printed on.
 
-Running headers and footers go (lines repeated at the top or bottom of most pages, bare page
-numbers), words hyphenated at line ends are re-joined, headings and footnotes are recognised
-from typography where the format has it, and each page becomes blocks separated by newlines.
+Running headers and footers go (`ingest.running`), words hyphenated at line ends are re-joined,
+headings and footnotes are recognised from typography where the format has it, and each page
+becomes blocks separated by newlines; a table's rows and its column header are blocks of their
+own (`ingest.tables`).
 """
 
 from __future__ import annotations
@@ -16,22 +17,17 @@ from enum import Enum
 
 from ingest.models import Heading, Page
 from ingest.raw import RawDocument, RawLine, RawPage
+from ingest.running import strip_running_lines
+from ingest.tables import closes_row, is_column_header
 
-_ZONE = 2
-"""How many lines at the top and at the bottom of a page can be a running header or footer."""
-_REPEAT_SHARE = 0.5
-_MIN_REPEAT_PAGES = 3
 _DISPLAY_RATIO = 1.3
 _FOOTNOTE_RATIO = 0.9
 _MAX_HEADING_CHARS = 200
 _MAX_HEADING_LEVEL = 4
 _SHORT_LINE_SHARE = 0.8
+_TABLE_REACH = 2
+"""Lines either side of a row where another row shows it stands in a table."""
 
-_PAGE_NUMBER = re.compile(
-    r"^(?:page\s+)?(?:\d{1,4}|[ivxlcdm]{1,7})(?:\s*(?:of|/)\s*\d{1,4})?$|^[-–—]\s*\d{1,4}\s*[-–—]$",
-    re.IGNORECASE,
-)
-_DIGITS = re.compile(r"\d+")
 _FOOTNOTE_START = re.compile(r"^\d{1,3}[.)]?\s+[^\d\s]")
 _DOT_LEADER = re.compile(r"(?:\s?\.){4,}\s*")
 _WHITESPACE = re.compile(r"\s+")
@@ -54,7 +50,7 @@ class _Block:
 
 
 def clean_document(raw: RawDocument) -> tuple[Page, ...]:
-    pages = _strip_running_lines(raw.pages) if raw.printed_pages else list(raw.pages)
+    pages = strip_running_lines(raw.pages) if raw.printed_pages else list(raw.pages)
     body_size = _body_size(pages)
     levels = _heading_levels(pages, body_size)
     typical = _typical_line_length(pages)
@@ -64,43 +60,6 @@ def clean_document(raw: RawDocument) -> tuple[Page, ...]:
 def normalize(text: str) -> str:
     """NFC and single spaces: the form every stored text and every quote check uses."""
     return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
-
-
-# -- running headers and footers -------------------------------------------------------------
-
-
-def _strip_running_lines(pages: Sequence[RawPage]) -> list[RawPage]:
-    top, bottom = Counter[str](), Counter[str]()
-    for page in pages:
-        top.update({_repeat_key(line.text) for line in page.lines[:_ZONE]})
-        bottom.update({_repeat_key(line.text) for line in page.lines[-_ZONE:]})
-    needed = max(_MIN_REPEAT_PAGES, _REPEAT_SHARE * len(pages))
-    running_top = {key for key, count in top.items() if count >= needed}
-    running_bottom = {key for key, count in bottom.items() if count >= needed}
-    return [
-        RawPage(page.number, _without_running(page.lines, running_top, running_bottom), page.label)
-        for page in pages
-    ]
-
-
-def _without_running(
-    lines: tuple[RawLine, ...], top: set[str], bottom: set[str]
-) -> tuple[RawLine, ...]:
-    count = len(lines)
-
-    def running(index: int, line: RawLine) -> bool:
-        text = line.text.strip()
-        in_top, in_bottom = index < _ZONE, index >= count - _ZONE
-        if (in_top or in_bottom) and _PAGE_NUMBER.match(text):
-            return True
-        key = _repeat_key(text)
-        return (in_top and key in top) or (in_bottom and key in bottom)
-
-    return tuple(line for index, line in enumerate(lines) if not running(index, line))
-
-
-def _repeat_key(text: str) -> str:
-    return _DIGITS.sub("#", normalize(text).lower())
 
 
 # -- typography ------------------------------------------------------------------------------
@@ -168,8 +127,13 @@ def _blocks(
             blocks.append(_Block(current_kind, text, current_level))
         current.clear()
 
+    headers = [is_column_header(line.text) for line in page.lines]
+    table_ends = _table_line_ends(page.lines, headers)
     previous: RawLine | None = None
-    for line, kind in zip(page.lines, kinds, strict=True):
+    previous_ends_table_line = False
+    for line, kind, header, ends_table_line in zip(
+        page.lines, kinds, headers, table_ends, strict=True
+    ):
         level = 0
         if kind is _Kind.HEADING:
             level = line.heading_level or levels.get(line.size, _MAX_HEADING_LEVEL)
@@ -183,14 +147,34 @@ def _blocks(
             or (kind is _Kind.HEADING and previous.text.endswith(_SENTENCE_END))
             or line.heading_level is not None
             or line.starts_paragraph
+            # A table's rows never run into one another; its column header is a block of its own.
+            or previous_ends_table_line
+            or header
         )
         if starts_block:
             flush()
             current_kind, current_level = kind, level
         current.append(line.text)
-        previous = line
+        previous, previous_ends_table_line = line, ends_table_line
     flush()
     return blocks
+
+
+def _table_line_ends(lines: Sequence[RawLine], headers: Sequence[bool]) -> list[bool]:
+    """Which lines end a block as a table's line: a column header, and a row whose figures close
+    it with another row near by (a lone line ending in numbers, such as a phone number, is no
+    table)."""
+    closes = [closes_row(line.text) for line in lines]
+
+    def near_another_row(index: int) -> bool:
+        before = closes[max(0, index - _TABLE_REACH) : index]
+        after = closes[index + 1 : index + 1 + _TABLE_REACH]
+        return any(before) or any(after)
+
+    return [
+        header or (closes[index] and near_another_row(index))
+        for index, header in enumerate(headers)
+    ]
 
 
 def _line_kinds(lines: Sequence[RawLine], body_size: float) -> list[_Kind]:

@@ -74,6 +74,9 @@ class Chunk:
     page_start: int
     page_end: int
     heading_path: tuple[str, ...]
+    """The section headings the chunk stands under, outermost first. A chunk that continues a
+    table whose column header (its years) stands above the chunk ends with that header, so that
+    its figures keep their labels."""
     char_start: int
     """Offset of `text` in its document's `text`; `char_end - char_start == len(text)`."""
     char_end: int

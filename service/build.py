@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from index.coalescing import CoalescingEmbedder
 from index.embedder import Embedder, SentenceTransformerEmbedder
 from index.model_files import ModelError, bundled_model_dir, verify_weights
 from index.tokenizer import ModelTokenizer
@@ -204,7 +205,12 @@ def build_app(
         # ms); concurrency comes from the server's thread pool instead. Jobs embed on that one
         # thread too (torch's setting is per process), which leaves the other cores to requests.
         faiss.omp_set_num_threads(1)
-        serving = embedder or build_embedder(settings, threads=settings.embed_threads or 1).load()
+        threads = settings.embed_threads or 1
+        # Questions asked at once share forward passes, one pass per core at a time.
+        serving = CoalescingEmbedder(
+            embedder or build_embedder(settings, threads=threads).load(),
+            lanes=max(1, (os.cpu_count() or 1) // threads),
+        )
         if not data_root:
             return BareIndex(build_engine(settings, serving, answerers=answerers))
         library = DataRoot(

@@ -17,7 +17,9 @@ os.environ.setdefault("CHANCERY_RATE_LIMIT_RPS", "100000")
 os.environ.setdefault("CHANCERY_RATE_LIMIT_BURST", "100000")
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "corpus"
+SHARED = REPO.parent / "shared"
+CORPUS = SHARED / "corpus"
+FINANCEBENCH = SHARED / "financebench-dev"
 SAMPLES = REPO / "samples"
 REFERENCE_PDF = "kcss-serbia-security-doctrine.pdf"
 
@@ -27,7 +29,8 @@ def _need(path: Path) -> Path:
         return path
     message = f"{path} is missing"
     if os.environ.get("CI"):
-        pytest.fail(f"{message}; CI must have ../shared/corpus beside the repository")
+        share = path.relative_to(SHARED).parts[0]
+        pytest.fail(f"{message}; CI must have ../shared/{share} beside the repository")
     pytest.skip(message)
 
 
@@ -48,6 +51,12 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
 @pytest.fixture(scope="session")
 def reference_pdf(corpus_dir: Path) -> Path:
     return _need(corpus_dir / REFERENCE_PDF)
+
+
+@pytest.fixture(scope="session")
+def financebench_dir() -> Path:
+    """Twelve real SEC filings (pdfs/) and FinanceBench's questions on them (questions.jsonl)."""
+    return _need(FINANCEBENCH)
 
 
 class WhitespaceTokenizer:

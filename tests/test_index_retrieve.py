@@ -256,3 +256,19 @@ def test_an_index_with_no_chunks_finds_nothing(tmp_path: Path) -> None:
             assert Retriever(index, embedder).search(QUESTION, mode=mode).hits == []
     finally:
         index.close()
+
+
+def test_sentence_ranges_are_read_once_and_give_the_same_ranking_as_the_records(
+    index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ranges = index.sentence_ranges()
+    assert ranges is not None and index.sentence_ranges() is ranges
+    starts, ends = ranges
+    for span in index.records.sentences_of(list(range(index.vectors.size))):
+        assert starts[span.chunk_row] <= span.row < ends[span.chunk_row]
+    query = FakeEmbedder().embed([QUESTION])[0]
+    everything = set(range(index.vectors.size))
+    fast = index_retrieve.by_best_sentence(index, everything, query)
+    monkeypatch.setattr(index, "sentence_ranges", lambda: None)
+    assert index_retrieve.by_best_sentence(index, everything, query) == fast
+    assert [row for row, _ in fast] == _best_sentence_ranking(index, everything, QUESTION)

@@ -24,6 +24,23 @@ def sentences(draw: st.DrawFn, max_words: int = 40) -> str:
     return " ".join(words).capitalize() + end
 
 
+FIGURE = st.sampled_from(["1,577", "(1,373)", "$ 5,363", "12.5 %", "—", "76", "(4)"])
+LABEL = st.one_of(
+    sentences(max_words=8).map(lambda text: text.rstrip(".?!,")),
+    st.just("Non-U.S. government securities"),  # a sentence splitter cuts it after "U."
+)
+
+
+@st.composite
+def tables(draw: st.DrawFn) -> str:
+    """A column header of years and rows of a label and figures, one line each."""
+    header = "(Millions) 2018 2017"
+    rows = [
+        " ".join([draw(LABEL), draw(FIGURE), draw(FIGURE)]) for _ in range(draw(st.integers(1, 8)))
+    ]
+    return "\n".join([header, *rows])
+
+
 @st.composite
 def pages(draw: st.DrawFn, number: int) -> Page:
     blocks: list[str] = []
@@ -36,6 +53,8 @@ def pages(draw: st.DrawFn, number: int) -> Page:
                 Heading(title, draw(st.integers(1, 3)), position, position + len(title))
             )
             block = title
+        elif draw(st.integers(0, 3)) == 0:
+            block = draw(tables())
         else:
             block = " ".join(draw(st.lists(sentences(), min_size=1, max_size=6)))
         blocks.append(block)
@@ -111,6 +130,23 @@ def test_chunking_is_deterministic(document: Document, config: ChunkingConfig) -
     assert len({c.chunk_id for c in first}) == len(first)
 
 
+@settings(max_examples=100, deadline=None)
+@given(documents(), configs)
+def test_no_chunk_starts_or_ends_inside_a_table_row(
+    document: Document, config: ChunkingConfig
+) -> None:
+    text = document.text
+    rows = [
+        (match.start(), match.end())
+        for match in re.finditer(r"[^\n]*(?:\s\S*\d\S*|\s—){2}(?=\n|$)", text)
+        if TOKENIZER.count(match.group()) <= config.size  # a longer row must be cut
+    ]
+    for chunk in chunk_document(document, TOKENIZER, config):
+        for start, end in rows:
+            assert not start < chunk.char_start < end
+            assert not start < chunk.char_end < end
+
+
 def _doc(*texts: str, headings: dict[int, list[Heading]] | None = None) -> Document:
     headings = headings or {}
     return Document(
@@ -172,3 +208,27 @@ def test_page_at_rejects_offsets_outside_the_chunk() -> None:
     chunk = Chunk("id", "d", "abc", 1, 1, (), 0, 3)
     with pytest.raises(IndexError):
         chunk.page_at(3)
+
+
+def test_a_table_row_is_one_unit_even_where_a_sentence_splitter_would_cut_it() -> None:
+    text = "(Millions) 2018 2017\nNon-U.S. government securities 1,577 1,373\nTotal 2,000 1,900"
+    chunks = chunk_document(_doc(text), TOKENIZER, ChunkingConfig(size=6, overlap=0, max_tokens=8))
+    assert "Non-U.S. government securities 1,577 1,373" in [c.text for c in chunks]
+
+
+def test_a_chunk_continuing_a_table_carries_its_column_header_in_the_path() -> None:
+    rows = [f"Item {i} {i},000 {i + 1},000" for i in range(1, 9)]
+    text = "\n".join(["(Millions) 2018 2017", *rows, "The table ends here."])
+    chunks = chunk_document(_doc(text), TOKENIZER, ChunkingConfig(size=9, overlap=0, max_tokens=12))
+    assert all(any(row in c.text.split("\n") for c in chunks) for row in rows)
+    first, *continued = chunks
+    assert first.text.startswith("(Millions) 2018 2017")
+    assert first.heading_path == ()
+    assert continued
+    assert all(c.heading_path == ("(Millions) 2018 2017",) for c in continued)
+
+
+def test_a_table_row_closing_a_page_is_not_glued_to_the_next_page() -> None:
+    document = _doc("(Millions) 2018 2017\nRow a 1 2\nRow b 3 4", "Prose on the next page here.")
+    chunks = chunk_document(document, TOKENIZER, ChunkingConfig(size=7, overlap=0, max_tokens=20))
+    assert all(c.page_start == c.page_end for c in chunks)

@@ -96,3 +96,76 @@ def test_footnotes_are_kept_on_their_page_after_the_body() -> None:
 
 def test_normalize_applies_nfc_and_collapses_whitespace() -> None:
     assert normalize("Vuc\u030cic\u0301  said\n\t so ") == "Vučić said so"
+
+
+def _pages(*pages: list[str]) -> RawDocument:
+    return RawDocument(
+        tuple(
+            RawPage(number, tuple(_body(text) for text in lines))
+            for number, lines in enumerate(pages, start=1)
+        )
+    )
+
+
+def test_lettered_page_numbers_go_even_behind_a_stray_mark() -> None:
+    bodies = ["Revenue rose.", "Costs fell.", "Cash grew."]
+    pages = clean_document(_pages(*([body, f"F-{n}", "TM"] for n, body in enumerate(bodies, 1))))
+    for page, body in zip(pages, bodies, strict=True):
+        assert "F-" not in page.text
+        assert page.text.startswith(body)
+        assert page.text.endswith("TM")
+
+
+def test_a_section_running_header_goes_but_a_title_on_a_few_pages_stays() -> None:
+    header = "Notes to Financial Statements (continued)"
+    raw = [
+        [
+            "Acme Corp and Subsidiaries" if n <= 5 else header,
+            f"Note text {'ABCDEFGHIJKLMNOPQRST'[n - 1]}.",
+        ]
+        for n in range(1, 21)
+    ]
+    pages = clean_document(_pages(*raw))
+    assert not any(header in page.text for page in pages)
+    assert all(pages[n].text.startswith("Acme Corp and Subsidiaries") for n in range(5))
+
+
+def test_a_contents_link_on_several_pages_goes_but_a_contents_title_stays() -> None:
+    bodies = ["Revenue rose.", "Costs fell.", "Cash grew.", "Debt shrank."]
+    linked = clean_document(_pages(*(["Table of Contents", body] for body in bodies)))
+    assert [page.text for page in linked] == bodies
+    titled = clean_document(
+        _pages(["Cover page."], ["Table of Contents", "Introduction … 3"], ["Intro."], ["End."])
+    )
+    assert titled[1].text.startswith("Table of Contents")
+
+
+def test_table_rows_are_blocks_of_their_own_with_their_column_header() -> None:
+    lines = [
+        "Cash flows",
+        "(Millions) 2018 2017",
+        "Net income $ 5,363 $ 4,869",
+        "Proceeds from sale of businesses,",
+        "846 1,065",
+        "Other — net 9 (6)",
+    ]
+    text = clean_document(_pages(lines))[0].text
+    assert text.split("\n") == [
+        "Cash flows",
+        "(Millions) 2018 2017",
+        "Net income $ 5,363 $ 4,869",
+        "Proceeds from sale of businesses, 846 1,065",
+        "Other — net 9 (6)",
+    ]
+
+
+def test_a_column_header_stacked_over_lines_stays_one_block() -> None:
+    lines = ["Year Ended", "December 26,", "2015", "December 27,", "2014", "(In millions)"]
+    text = clean_document(_pages([*lines, "Net loss $ (660) $ (403)", "Other (3) (13)"]))[0].text
+    assert text.split("\n")[0] == "Year Ended December 26, 2015 December 27, 2014 (In millions)"
+
+
+def test_a_lone_line_ending_in_numbers_is_no_table_row() -> None:
+    lines = ["Design: Brand Vision Contact: +383 45 559 923", "Email: studio@example.org"]
+    text = clean_document(_pages(lines))[0].text
+    assert text == " ".join(lines)
