@@ -112,10 +112,10 @@ class CoalescingEmbedder:
         vectors: Vectors | None = None
         try:
             vectors = self.inner.embed(list(unique))
-            self.passes += 1
         except BaseException as exc:  # handed to every caller of the batch, re-raised there
             error = exc
         with self._changed:
+            self.passes += 1
             for call in batch:
                 if error is None and vectors is not None:
                     call.vectors = np.ascontiguousarray(vectors[call.rows], dtype=np.float32)

@@ -195,17 +195,23 @@ def by_best_sentence(
             lengths[lengths > 0],
         )
         # Each chunk's sentence rows, one chunk after another.
-        offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        sentence_rows = np.repeat(starts_kept - offsets, lengths) + np.arange(lengths.sum())
+        sentence_rows = np.repeat(starts_kept - _firsts(lengths), lengths) + np.arange(
+            lengths.sum()
+        )
     if not len(rows):
         return []
     vectors = np.asarray(index.sentence_vectors()[sentence_rows], dtype=np.float32)
     cosines = vectors @ np.asarray(query_vector, dtype=np.float32)
-    best = np.maximum.reduceat(cosines, np.concatenate(([0], np.cumsum(lengths)[:-1])))
+    best = np.maximum.reduceat(cosines, _firsts(lengths))
     ranked = sorted(
         zip(rows.tolist(), best.tolist(), strict=True), key=lambda item: (-item[1], item[0])
     )
     return ranked
+
+
+def _firsts(lengths: np.ndarray) -> np.ndarray:
+    """Where each group starts in the concatenation of groups of these lengths."""
+    return np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
 
 
 def fuse(

@@ -99,6 +99,8 @@ def open_snapshot(version: Path, embedder: Embedder, answerers: AnswerersFactory
     manifest = read_manifest(version)
     check_compatible(manifest, embedder.identity, None, version.parent)
     index = Index(version, manifest)
+    # Read now, while the version loads in the background, not by the first search after a swap.
+    index.sentence_ranges()
     return Snapshot(index, Retriever(index, embedder), answerers(index, embedder))
 
 

@@ -1,15 +1,19 @@
-"""`chancery serve` in a child process over a data root of its own, holding the files given:
-for the tests that need the real model behind a real server."""
+"""Real servers for tests: `chancery serve` in a child process over a data root of its own,
+holding the files given (the real model behind a real server), and an app under uvicorn in a
+thread (`Served`)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 
 from service import subprocess_server
 from tests.conftest import REPO
@@ -53,3 +57,26 @@ def served_data_root(
             yield url
     except subprocess_server.ServerStartError as exc:
         pytest.fail(str(exc))
+
+
+class Served:
+    """The app under uvicorn on a free loopback port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
+        )
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        for _ in range(600):
+            if self._server.started:
+                break
+            threading.Event().wait(0.05)
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *_: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=20)

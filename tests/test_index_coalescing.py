@@ -81,19 +81,28 @@ def test_a_lone_call_runs_at_once_and_returns_what_the_model_gives() -> None:
     assert inner.batches == [texts] and coalescer.passes == 1
 
 
-def test_calls_that_arrive_during_a_pass_share_the_next_one() -> None:
-    inner = GatedEmbedder()
+def _behind_a_held_pass(
+    coalescer: CoalescingEmbedder, inner: GatedEmbedder, calls: list[list[str]]
+) -> dict[str, object]:
+    """Run `calls` while a first pass is held at the gate, so that all of them queue behind it;
+    then open the gate and return what each call got (vectors or the error), by first text."""
     inner.gate.clear()
-    coalescer = CoalescingEmbedder(inner, lanes=1)
     out: dict[str, object] = {}
     first = _in_thread(coalescer, ["first question"], out)
     assert inner.entered.acquire(timeout=WAIT)  # the first pass is running, held at the gate
-    questions = [[f"question {n}", "shared words"] for n in range(8)]
-    threads = [_in_thread(coalescer, texts, out) for texts in questions]
-    _wait_for(lambda: coalescer.queued == len(questions), "the calls to queue")
+    threads = [_in_thread(coalescer, texts, out) for texts in calls]
+    _wait_for(lambda: coalescer.queued == len(calls), "the calls to queue")
     inner.gate.set()
     for thread in [first, *threads]:
         thread.join(WAIT)
+    return out
+
+
+def test_calls_that_arrive_during_a_pass_share_the_next_one() -> None:
+    inner = GatedEmbedder()
+    coalescer = CoalescingEmbedder(inner, lanes=1)
+    questions = [[f"question {n}", "shared words"] for n in range(8)]
+    out = _behind_a_held_pass(coalescer, inner, questions)
 
     assert coalescer.passes == 2 and len(inner.batches) == 2
     # One pass for all eight, and "shared words" embedded once in it.
@@ -104,34 +113,19 @@ def test_calls_that_arrive_during_a_pass_share_the_next_one() -> None:
 
 def test_a_batch_holds_at_most_max_batch_texts() -> None:
     inner = GatedEmbedder()
-    inner.gate.clear()
     coalescer = CoalescingEmbedder(inner, lanes=1, max_batch=3)
-    out: dict[str, object] = {}
-    first = _in_thread(coalescer, ["first"], out)
-    assert inner.entered.acquire(timeout=WAIT)
-    threads = [_in_thread(coalescer, [f"q{n}"], out) for n in range(7)]
-    _wait_for(lambda: coalescer.queued == 7, "the calls to queue")
-    inner.gate.set()
-    for thread in [first, *threads]:
-        thread.join(WAIT)
+    out = _behind_a_held_pass(coalescer, inner, [[f"q{n}"] for n in range(7)])
     assert [len(batch) for batch in inner.batches] == [1, 3, 3, 1]
     assert all(isinstance(out[f"q{n}"], np.ndarray) for n in range(7))
 
 
 def test_a_failed_pass_fails_each_of_its_calls_and_not_the_next() -> None:
     inner = GatedEmbedder()
-    inner.gate.clear()
     coalescer = CoalescingEmbedder(inner, lanes=1)
-    out: dict[str, object] = {}
-    first = _in_thread(coalescer, ["first"], out)
-    assert inner.entered.acquire(timeout=WAIT)
     inner.fail_on = "poison"
-    threads = [_in_thread(coalescer, [name], out) for name in ("poison", "bystander")]
-    _wait_for(lambda: coalescer.queued == 2, "the calls to queue")
-    inner.gate.set()
-    for thread in [first, *threads]:
-        thread.join(WAIT)
+    out = _behind_a_held_pass(coalescer, inner, [["poison"], ["bystander"]])
     assert isinstance(out["poison"], RuntimeError) and isinstance(out["bystander"], RuntimeError)
+    assert isinstance(out["first question"], np.ndarray)
     inner.fail_on = None
     assert coalescer.embed(["after"]).shape == (1, inner.identity.dimension)
 

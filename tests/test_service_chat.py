@@ -1,6 +1,6 @@
 """The OpenAI-compatible API, driven by the official `openai` client against the real app.
 
-The app runs under uvicorn in a thread (tests/test_service_generative.py's `Served`), with the
+The app runs under uvicorn in a thread (tests/served.py's `Served`), with the
 fake embedder over a data root of two small collections, so every exchange goes over real HTTP
 through the client's own parsing: what the client keeps of the citations is what a chat tool
 built on it gets. The LLM, where one is configured, is the scripted server of tests/llm_stub.py.
@@ -23,7 +23,8 @@ from service.settings import Settings
 from tests.answerer_contract import FILES, UNANSWERABLE
 from tests.fakes import FakeEmbedder, build_index
 from tests.llm_stub import ChatRequest, Reply, ScriptedLLM, good_answer, server_error
-from tests.test_service_generative import Served, cite
+from tests.served import Served
+from tests.test_service_generative import cite
 
 BORDER = "How many border crossings does Astoria have with Northland?"
 ARMY = "What does Serbia's strategy say about the army?"

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -37,6 +36,7 @@ from tests.llm_stub import (
     server_error,
     slow,
 )
+from tests.served import Served
 
 BORDER = "How many border crossings does Astoria have with Northland?"
 STORAGE = "How often does the regulator check the gas storage level?"
@@ -476,26 +476,3 @@ def test_a_client_that_leaves_stops_the_llm(
                 break
             deadline.wait(0.05)
         assert llm.closed_early() == 1
-
-
-class Served:
-    """The app under uvicorn on a free loopback port, in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-        )
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self._thread.start()
-        for _ in range(600):
-            if self._server.started:
-                break
-            threading.Event().wait(0.05)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *_: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=20)

@@ -31,7 +31,7 @@ from service.langchain import ChanceryRetriever, _Catalog
 from service.settings import Settings
 from service.subprocess_server import free_port
 from tests.conftest import SAMPLES
-from tests.test_service_generative import Served
+from tests.served import Served
 
 SAMPLE_FILES = [
     SAMPLES / "northland-national-security-strategy.pdf",

@@ -14,7 +14,6 @@ import itertools
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,6 @@ import httpx
 import httpx2
 import jsonschema
 import pytest
-import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, Tool
@@ -39,6 +37,7 @@ from service.settings import Settings
 from tests.answerer_contract import FILES
 from tests.conftest import REPO, SAMPLES
 from tests.fakes import FakeEmbedder, build_index
+from tests.served import Served
 
 SAMPLE_FILES = sorted(SAMPLES.glob("*.md")) + sorted(SAMPLES.glob("*.pdf"))
 QUESTION = "Who is responsible for coordinating the implementation of the strategy?"
@@ -371,28 +370,6 @@ def test_each_call_over_http_is_in_the_audit_log(
 _request_ids = itertools.count()
 
 
-class _Served:
-    """An app under uvicorn on a free loopback port, in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self._thread.start()
-        for _ in range(600):
-            if self._server.started:
-                break
-            threading.Event().wait(0.05)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *_: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=20)
-
-
 async def _ask_with(url: str, key: str) -> CallToolResult:
     async def name_the_request(request: httpx2.Request) -> None:
         # Each HTTP request gets an id that says which MCP message it carries.
@@ -424,7 +401,7 @@ def test_a_call_made_with_a_key_is_recorded_with_its_name_and_request_id(tmp_pat
     store.close()
     settings = Settings(data_dir=tmp_path, abstain_min_similarity=0.4, rate_limit_rps=None)
     app = build_app(settings, embedder=FakeEmbedder(), data_root=True)
-    with _Served(app) as url:
+    with Served(app) as url:
         result = anyio.run(_ask_with, url, secret)
     assert not result.is_error, _text(result)
     (record,) = _audited(tmp_path)["/mcp tool:ask"]
