@@ -1,10 +1,13 @@
-"""Adding, replacing and removing documents: only new or changed files (by SHA-256) are embedded."""
+"""Adding, replacing and removing documents: only new or changed files (by SHA-256) are touched,
+and of those only the chunks whose text the index has not embedded before."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 
@@ -26,8 +29,25 @@ from ingest.models import Chunk, Document
 from ingest.sentences import sentence_spans
 
 EMBED_BATCH = 64
-Progress = Callable[[int], None]
+BatchProgress: TypeAlias = Callable[[int], None]
 """Called with the number of chunks just embedded."""
+
+
+@runtime_checkable
+class PlannedProgress(Protocol):
+    """Progress that also hears, before the first batch, how many chunks will be embedded in
+    all (so that it can show an ETA)."""
+
+    def embedding_planned(self, chunks: int) -> None: ...
+
+    def chunks_embedded(self, count: int) -> None: ...
+
+
+Progress: TypeAlias = BatchProgress | PlannedProgress
+"""A callable is enough for a caller that only counts batches (the benchmarks time them)."""
+Spans: TypeAlias = list[tuple[int, int]]
+ChunkKey: TypeAlias = tuple[bytes, tuple[tuple[int, int], ...]]
+"""A chunk's text hash and its sentence spans: everything its vectors are computed from."""
 
 
 class LegacyDocumentIdsError(StoreError):
@@ -45,8 +65,45 @@ class UpdateResult:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     embedded_chunks: int = 0
+    """Chunks of added or replaced documents that were sent to the embedder."""
+    reused_chunks: int = 0
+    """Chunks of added or replaced documents whose vectors were copied from the index, because
+    it already held a chunk with the same text."""
     version: Path | None = None
     """The new version, or None when nothing changed and nothing was written."""
+
+
+@dataclass(frozen=True)
+class _StoredChunk:
+    """Where the vectors of one chunk of the current index lie."""
+
+    entry: DocumentEntry
+    index: int
+    sentence_rows: tuple[int, ...]
+
+    def vector(self) -> Vectors:
+        vector: Vectors = self.entry.vectors[self.index]
+        return vector
+
+    def sentence_vectors(self) -> Vectors:
+        rows = np.asarray(self.sentence_rows, dtype=np.intp)
+        vectors: Vectors = self.entry.sentence_vectors[rows]
+        return vectors
+
+
+@dataclass(frozen=True)
+class _DocumentPlan:
+    """A new or changed document, and which of its chunks can take stored vectors."""
+
+    document: Document
+    chunks: tuple[Chunk, ...]
+    spans: list[Spans]
+    reused: dict[int, _StoredChunk]
+    """Stored vectors by the position of the chunk in `chunks`."""
+
+    @property
+    def to_embed(self) -> list[int]:
+        return [index for index in range(len(self.chunks)) if index not in self.reused]
 
 
 def update_index(
@@ -61,7 +118,12 @@ def update_index(
     progress: Progress | None = None,
     checkpoint: Callable[[str], None] | None = None,
 ) -> UpdateResult:
-    """Bring the index in `root` up to date with `documents`, then drop the `remove` doc ids."""
+    """Bring the index in `root` up to date with `documents`, then drop the `remove` doc ids.
+
+    A changed or added document takes the vectors of every chunk whose text the index already
+    holds (in any document, so a renamed copy embeds nothing); only the rest are embedded. A
+    `rebuild` starts from nothing, as it exists to re-embed after a model change.
+    """
     result = UpdateResult()
     with writer_lock(root):
         check_root(root)
@@ -76,24 +138,16 @@ def update_index(
             # Removing needs no new ids, so an old index can still shed documents.
             _refuse_legacy_ids(root, entries.values())
         _refuse_shared_ids(entries, documents)
+        plans = _plan_documents(entries, documents, result)
+        _announce_plan(progress, sum(len(plan.to_embed) for plan in plans))
         # A rebuild given nothing (every file failed) must not swap a good index for an empty one.
-        changed = False
-        for document, chunks in documents:
-            existing = entries.get(document.doc_id)
-            if existing is not None and existing.document.sha256 == document.sha256:
-                result.unchanged.append(document.doc_id)
-                continue
-            spans = [sentence_spans(chunk.text) for chunk in chunks]
-            sentences = tuple(
-                (index, start, end) for index, own in enumerate(spans) for start, end in own
-            )
-            vectors, sentence_vectors = _embed(embedder, chunks, spans, progress)
-            result.embedded_chunks += len(chunks)
-            entries[document.doc_id] = DocumentEntry(
-                document, tuple(chunks), vectors, sentences, sentence_vectors
-            )
-            (result.replaced if existing is not None else result.added).append(document.doc_id)
-            changed = True
+        changed = bool(plans)
+        for plan in plans:
+            doc_id = plan.document.doc_id
+            (result.replaced if doc_id in entries else result.added).append(doc_id)
+            entries[doc_id] = _embedded_entry(embedder, plan, _batch_progress(progress))
+            result.embedded_chunks += len(plan.to_embed)
+            result.reused_chunks += len(plan.reused)
         for doc_id in remove:
             if entries.pop(doc_id, None) is None:
                 known = ", ".join(sorted(entries)) or "none"
@@ -138,11 +192,116 @@ def _refuse_shared_ids(
             )
 
 
+def _plan_documents(
+    entries: Mapping[str, DocumentEntry],
+    documents: Sequence[tuple[Document, Sequence[Chunk]]],
+    result: UpdateResult,
+) -> list[_DocumentPlan]:
+    """A plan for each new or changed document; unchanged files go into `result` as such.
+
+    Planning all documents before embedding any lets progress know the total up front.
+    """
+    pending: list[tuple[Document, Sequence[Chunk]]] = []
+    # A file given twice in one call is unchanged the second time, as if added in two calls.
+    latest = {doc_id: entry.document.sha256 for doc_id, entry in entries.items()}
+    for document, chunks in documents:
+        if latest.get(document.doc_id) == document.sha256:
+            result.unchanged.append(document.doc_id)
+        else:
+            pending.append((document, chunks))
+            latest[document.doc_id] = document.sha256
+    # Hashing every stored chunk costs a pass over the index's text, which loading it has
+    # already read; an ingest of only unchanged files skips even that.
+    stored = _stored_chunks(entries.values()) if pending else {}
+    return [_plan_document(document, chunks, stored) for document, chunks in pending]
+
+
+def _plan_document(
+    document: Document, chunks: Sequence[Chunk], stored: Mapping[ChunkKey, _StoredChunk]
+) -> _DocumentPlan:
+    spans = [sentence_spans(chunk.text) for chunk in chunks]
+    reused = {
+        index: found
+        for index, (chunk, own) in enumerate(zip(chunks, spans, strict=True))
+        if (found := stored.get(_chunk_key(chunk.text, own))) is not None
+    }
+    return _DocumentPlan(document, tuple(chunks), spans, reused)
+
+
+def _stored_chunks(entries: Iterable[DocumentEntry]) -> dict[ChunkKey, _StoredChunk]:
+    """Every chunk of the current index by what its vectors were computed from."""
+    stored: dict[ChunkKey, _StoredChunk] = {}
+    for entry in entries:
+        rows_by_chunk: dict[int, list[int]] = {}
+        for row, (index, _, _) in enumerate(entry.sentences):
+            rows_by_chunk.setdefault(index, []).append(row)
+        for index, chunk in enumerate(entry.chunks):
+            rows = tuple(rows_by_chunk.get(index, ()))
+            # The spans come from the stored sentences, not from splitting the text again: if
+            # the sentence splitter changed since, the stored sentence vectors do not fit.
+            spans = [entry.sentences[row][1:] for row in rows]
+            key = _chunk_key(chunk.text, spans)
+            stored.setdefault(key, _StoredChunk(entry, index, rows))
+    return stored
+
+
+def _chunk_key(text: str, spans: Sequence[tuple[int, int]]) -> ChunkKey:
+    """Equal keys mean the embedder would be given exactly the same strings: the chunk's text
+    and the sentence substrings `text[start:end]`."""
+    # surrogatepass: a lone surrogate from a broken PDF must hash, not abort the ingest.
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    return digest, tuple((start, end) for start, end in spans)
+
+
+def _announce_plan(progress: Progress | None, chunks: int) -> None:
+    """Tell progress that can use it how many chunks the whole update will embed."""
+    if isinstance(progress, PlannedProgress):
+        progress.embedding_planned(chunks)
+
+
+def _batch_progress(progress: Progress | None) -> BatchProgress | None:
+    if isinstance(progress, PlannedProgress):
+        return progress.chunks_embedded
+    return progress
+
+
+def _embedded_entry(
+    embedder: Embedder, plan: _DocumentPlan, progress: BatchProgress | None
+) -> DocumentEntry:
+    """The plan's document with stored vectors where it has them and new ones elsewhere."""
+    to_embed = plan.to_embed
+    fresh, fresh_sentences = _embed(
+        embedder,
+        [plan.chunks[index] for index in to_embed],
+        [plan.spans[index] for index in to_embed],
+        progress,
+    )
+    vectors = np.empty((len(plan.chunks), embedder.identity.dimension), dtype=np.float32)
+    if to_embed:
+        vectors[to_embed] = fresh
+    sentence_parts = [np.zeros((0, embedder.identity.dimension), dtype=np.float32)]
+    fresh_row = 0
+    for index, own in enumerate(plan.spans):
+        stored = plan.reused.get(index)
+        if stored is None:
+            sentence_parts.append(fresh_sentences[fresh_row : fresh_row + len(own)])
+            fresh_row += len(own)
+        else:
+            vectors[index] = stored.vector()
+            sentence_parts.append(stored.sentence_vectors())
+    sentences = tuple(
+        (index, start, end) for index, own in enumerate(plan.spans) for start, end in own
+    )
+    return DocumentEntry(
+        plan.document, plan.chunks, vectors, sentences, np.concatenate(sentence_parts)
+    )
+
+
 def _embed(
     embedder: Embedder,
     chunks: Sequence[Chunk],
-    spans: Sequence[list[tuple[int, int]]],
-    progress: Progress | None,
+    spans: Sequence[Spans],
+    progress: BatchProgress | None,
 ) -> tuple[Vectors, Vectors]:
     """Chunk vectors and their sentences' vectors, in batches so progress can be shown."""
     dimension = embedder.identity.dimension

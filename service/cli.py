@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from typer import _click
 
+    from index.update import UpdateResult
     from ingest.models import Chunk, Document
     from service.collections import CollectionRegistry
     from service.settings import Settings
@@ -231,9 +232,7 @@ def ingest(
     ingested = ingester.parse(paths, on_file=progress.file_done)
     failures = ingested.report.failed
     try:
-        outcome = ingester.update(
-            root, ingested.documents, rebuild=rebuild, progress=progress.chunks_embedded
-        )
+        outcome = ingester.update(root, ingested.documents, rebuild=rebuild, progress=progress)
     finally:
         progress.close()
     notes = [] if embedder.load_seconds is None else [f"model load {embedder.load_seconds:.1f} s"]
@@ -242,7 +241,7 @@ def ingest(
         f"{root}: {len(outcome.added)} added, {len(outcome.replaced)} replaced, "
         f"{len(outcome.unchanged)} unchanged, {len(failures)} failed, "
         f"{len(ingested.report.skipped)} skipped; "
-        f"{progress.pages} pages, {outcome.embedded_chunks} chunks embedded "
+        f"{progress.pages} pages, {_embedded_summary(outcome)} "
         f"in {progress.elapsed:.1f} s ({'; '.join(notes)})"
     )
     originals = _originals(ctx, index, collection)
@@ -260,6 +259,16 @@ def ingest(
         typer.echo(f"skipped: {skipped.path}: {skipped.reason}", err=True)
     if failures:
         raise typer.Exit(1)
+
+
+def _embedded_summary(outcome: UpdateResult) -> str:
+    """How many chunks were embedded, and, when an edit left most of a file as it was, how
+    few of its chunks that is: "3 chunks embedded (909 of 912 unchanged, reused)"."""
+    summary = f"{outcome.embedded_chunks} chunks embedded"
+    if outcome.reused_chunks:
+        total = outcome.embedded_chunks + outcome.reused_chunks
+        summary += f" ({outcome.reused_chunks} of {total} unchanged, reused)"
+    return summary
 
 
 @app.command(cls=_Command)

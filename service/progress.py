@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +28,8 @@ class IngestProgress:
         self._line_interval = line_interval
         self._started = clock()
         self.files = self.pages = self.chunks = self.embedded = 0
+        self.planned: int | None = None
+        """How many chunks will be embedded in all, once the index update has worked it out."""
         # Bars redraw one line with carriage returns, which a log file keeps as one endless
         # line (or, with tqdm disabled, nothing at all); a log gets whole lines instead.
         self._lines = not self._stream.isatty()
@@ -57,6 +60,13 @@ class IngestProgress:
         self._files.set_postfix_str(f"{self.pages} pages ({rate:.0f}/s), {self.chunks} chunks")
         self._files.update(1)
 
+    def embedding_planned(self, chunks: int) -> None:
+        """Hears, before the first batch, how many chunks need vectors (unchanged files and
+        reused chunks left out), so that the bar and the log lines can show an ETA."""
+        self.planned = chunks
+        if not self._lines:
+            self._embedding.reset(total=chunks)
+
     def chunks_embedded(self, count: int) -> None:
         self.embedded += count
         if not self._lines:
@@ -79,10 +89,31 @@ class IngestProgress:
         self._embedding.close()
 
     def _embedded_line(self, now: float) -> None:
-        line = f"embedded {self.embedded} chunks (of {self.chunks} parsed)"
-        if self._first_batch is not None:
-            since, counted = self._first_batch
-            if now > since and self.embedded > counted:
-                line += f", {(self.embedded - counted) / (now - since):.0f} chunks/s"
+        if self.planned is None:
+            line = f"embedded {self.embedded} chunks (of {self.chunks} parsed)"
+        else:
+            line = f"embedded {self.embedded} of {self.planned} chunks"
+        rate = self._embedding_rate(now)
+        if rate is not None:
+            line += f", {rate:.0f} chunks/s"
+            if self.planned is not None and self.embedded < self.planned:
+                line += f", {_eta(self.planned - self.embedded, rate)} left"
         self.write(line)
         self._last_line, self._last_line_count = now, self.embedded
+
+    def _embedding_rate(self, now: float) -> float | None:
+        """Chunks per second since the first batch; None until a second batch has come."""
+        if self._first_batch is None:
+            return None
+        since, counted = self._first_batch
+        if now <= since or self.embedded <= counted:
+            return None
+        return (self.embedded - counted) / (now - since)
+
+
+def _eta(remaining: int, rate: float) -> str:
+    """The time left as the bars write it: 01:05, or 2:03:10 past an hour."""
+    # Rounded up: "00:00 left" while chunks remain would read as done.
+    minutes, seconds = divmod(math.ceil(remaining / rate), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
