@@ -25,7 +25,26 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 Vectors = npt.NDArray[np.float32]
-_SHORT_TEXT_BATCH = 128
+TOKEN_BUDGET = 8192
+"""Padded tokens per forward pass. Texts are batched by their token length, so a batch of short
+sentences holds many and one of long chunks few: a fixed batch size pads a short sentence to the
+longest in its batch (44% of the sentence pass was padding on the reference corpus) or gives
+long texts batches too small to share the per-batch cost. Measured on the reference corpus in
+fp32: sentences 1.5x and chunks 1.2x faster than fixed batches of 128 and 32, same vectors."""
+MAX_BATCH = 512
+
+
+def length_batches(lengths: Sequence[int], budget: int, cap: int = MAX_BATCH) -> list[list[int]]:
+    """Positions of texts in batches, longest first, each batch's padded size within `budget`
+    (a text longer than the budget goes alone)."""
+    order = sorted(range(len(lengths)), key=lambda position: -lengths[position])
+    batches: list[list[int]] = []
+    start = 0
+    while start < len(order):
+        size = min(cap, max(1, budget // max(lengths[order[start]], 1)))
+        batches.append(order[start : start + size])
+        start += size
+    return batches
 
 
 class Embedder(Protocol):
@@ -79,7 +98,7 @@ class SentenceTransformerEmbedder:
         *,
         model_id: str,
         weights_sha256: str | None = None,
-        batch_size: int = 32,
+        token_budget: int = TOKEN_BUDGET,
         bf16: bool | None = None,
         threads: int | None = None,
     ) -> None:
@@ -89,7 +108,7 @@ class SentenceTransformerEmbedder:
         self._weights_sha256 = weights_sha256 or (file_sha256(weights) if weights.is_file() else "")
         self._dimension = embedding_dimension(model_dir)
         self._max_tokens = max_sequence_tokens(model_dir) - 2
-        self._batch_size = batch_size
+        self._token_budget = token_budget
         self._bf16 = cpu_has_bf16() if bf16 is None else bf16
         self._threads = threads
         self._loaded: _Loaded | None = None
@@ -158,24 +177,36 @@ class SentenceTransformerEmbedder:
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         self.calls += 1
-        return self._encode(texts, self._batch_size)
+        return self._encode(texts)
 
-    def _encode(self, texts: Sequence[str], batch_size: int) -> Vectors:
+    def _encode(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.identity.dimension), dtype=np.float32)
         model, torch = self._ensure_loaded()
+        vectors = np.empty((len(texts), self.identity.dimension), dtype=np.float32)
         with (
             torch.inference_mode(),
             torch.autocast("cpu", dtype=torch.bfloat16, enabled=self._bf16),
         ):
-            vectors = model.encode(
-                list(texts),
-                batch_size=batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+            for batch in length_batches(self._token_lengths(texts), self._token_budget):
+                vectors[batch] = model.encode(
+                    [texts[position] for position in batch],
+                    batch_size=len(batch),
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+        return vectors
+
+    def _token_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Each text's length in model tokens, as the model will truncate it."""
+        if len(texts) == 1:
+            return [1]  # one batch whatever its length; a question need not be tokenised twice
+        model = self._ensure_loaded().model
+        encoded = model.tokenizer(
+            list(texts), truncation=True, max_length=model.max_seq_length, verbose=False
+        )
+        return [len(ids) for ids in encoded["input_ids"]]
 
     def embed_spans(
         self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
@@ -189,10 +220,9 @@ class SentenceTransformerEmbedder:
         """
         self.calls += 1
         pieces = [text[a:b] for text, own in zip(texts, spans, strict=True) for a, b in own]
-        # Overlapping chunks repeat sentences; and short inputs run twice as fast in large
-        # batches, where per-sequence overhead is shared (measured: 39 s -> 18 s for 846).
+        # Overlapping chunks repeat sentences.
         unique = list(dict.fromkeys(pieces))
-        vectors = self._encode(unique, _SHORT_TEXT_BATCH)
+        vectors = self._encode(unique)
         row = {piece: number for number, piece in enumerate(unique)}
         span_vectors = vectors[[row[piece] for piece in pieces]] if pieces else vectors
-        return self._encode(texts, self._batch_size), span_vectors
+        return self._encode(texts), span_vectors

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from index.embedder import length_batches
 from index.model_files import (
     DEFAULT_MODEL_SHA256,
     ModelError,
@@ -59,6 +60,34 @@ def test_vectors_are_normalised_float32_and_meaningful(embedder) -> None:  # typ
         384,
         254,
     )
+
+
+def test_length_batches_keep_each_batch_within_the_token_budget() -> None:
+    lengths = [5, 200, 30, 30, 7, 500, 1, 30]
+    batches = length_batches(lengths, budget=64, cap=3)
+    assert sorted(position for batch in batches for position in batch) == list(range(8))
+    assert batches[0] == [5]  # longer than the budget: alone
+    for batch in batches:
+        assert len(batch) <= 3
+        if len(batch) > 1:
+            assert max(lengths[p] for p in batch) * len(batch) <= 64
+    # Longest first, so that each batch pads to a length close to its members'.
+    firsts = [lengths[batch[0]] for batch in batches]
+    assert firsts == sorted(firsts, reverse=True)
+
+
+def test_batching_by_length_returns_vectors_in_the_callers_order(embedder) -> None:  # type: ignore[no-untyped-def]
+    texts = [
+        "Short.",
+        " ".join(["The strategy names Russia and China as partners."] * 30),
+        "A sentence of middling length about the armed forces of Serbia.",
+        "Kosovo.",
+    ]
+    together = embedder.embed(texts)
+    alone = np.vstack([embedder.embed([text]) for text in texts])
+    # Equal up to arithmetic (bf16 where the CPU has it): padding differs between the calls.
+    assert ((together * alone).sum(axis=1) > 0.999).all()
+    assert (together @ alone.T).argmax(axis=1).tolist() == [0, 1, 2, 3]
 
 
 def test_the_identity_needs_no_model_load_and_matches_the_loaded_model() -> None:
