@@ -51,11 +51,16 @@ class ChunkedCorpus:
         return [chunk for _, chunks in self.documents for chunk in chunks]
 
 
-def chancery_chunks(corpus: Path, chunking: Chunking) -> ChunkedCorpus:
-    """Parsed, then chunked, each timed on its own (`Ingester.parse` does both per file)."""
-    loaded, parse_s = benchlib.timed(
-        lambda: [load_document(corpus / name).document for name in CORPUS_FILES]
-    )
+def reference_files(corpus: Path) -> list[Path]:
+    return [corpus / name for name in CORPUS_FILES]
+
+
+def chancery_chunks(corpus: Path | Sequence[Path], chunking: Chunking) -> ChunkedCorpus:
+    """Parsed, then chunked, each timed on its own (`Ingester.parse` does both per file).
+
+    `corpus` is the reference corpus folder or a list of files."""
+    files = reference_files(corpus) if isinstance(corpus, Path) else list(corpus)
+    loaded, parse_s = benchlib.timed(lambda: [load_document(path).document for path in files])
     chunked, chunk_s = benchlib.timed(
         lambda: [(document, chunking.chunk(document)) for document in loaded]
     )
@@ -89,10 +94,18 @@ def fresh_index_dir() -> tempfile.TemporaryDirectory[str]:
 # -- LangChain ---------------------------------------------------------------------------------
 
 
-def langchain_load(corpus: Path) -> list[LCDocument]:
-    """One LangChain document per PDF page (PyPDFLoader's default), one for the text file."""
-    pages = PyPDFLoader(str(corpus / benchlib.REFERENCE_PDF)).load()
-    return pages + TextLoader(str(corpus / benchlib.REFERENCE_TXT), encoding="utf-8").load()
+def langchain_load(corpus: Path | Sequence[Path]) -> list[LCDocument]:
+    """One LangChain document per PDF page (PyPDFLoader's default), one per text file.
+
+    `corpus` is the reference corpus folder or a list of files."""
+    files = reference_files(corpus) if isinstance(corpus, Path) else list(corpus)
+    documents: list[LCDocument] = []
+    for path in files:
+        if path.suffix.lower() == ".pdf":
+            documents += PyPDFLoader(str(path)).load()
+        else:
+            documents += TextLoader(str(path), encoding="utf-8").load()
+    return documents
 
 
 def langchain_split(documents: Sequence[LCDocument]) -> list[LCDocument]:

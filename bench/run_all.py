@@ -19,6 +19,7 @@ BENCHMARKS = (
     "ingest_throughput",
     "retrieval_quality",
     "search_latency",
+    "scale",
     "http_latency",
     "page_render",
     "job_throughput",

@@ -142,9 +142,9 @@ class DenseResult:
 
 
 def describe(spec: VectorIndexSpec) -> str:
-    return (
-        "flat (exact)" if spec.kind == "flat" else f"ivf {spec.lists} lists, {spec.probes} probes"
-    )
+    if spec.kind == "flat":
+        return "flat (exact)"
+    return f"ivf {spec.codec} {spec.lists} lists, {spec.probes} probes"
 
 
 def probe_sweep(

@@ -28,7 +28,10 @@ from ingest.ids import is_legacy_doc_id
 from ingest.models import Chunk, Document
 from ingest.sentences import sentence_spans
 
-EMBED_BATCH = 64
+EMBED_BATCH = 256
+"""Chunks per embedding call: progress moves after each, and each call's sentences are batched by
+length together, so larger calls pad less (64 made the reference corpus's embedding 25% slower
+than one call for all)."""
 BatchProgress: TypeAlias = Callable[[int], None]
 """Called with the number of chunks just embedded."""
 

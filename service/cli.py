@@ -264,7 +264,8 @@ def ingest(
 def _embedded_summary(outcome: UpdateResult) -> str:
     """How many chunks were embedded, and, when an edit left most of a file as it was, how
     few of its chunks that is: "3 chunks embedded (909 of 912 unchanged, reused)"."""
-    summary = f"{outcome.embedded_chunks} chunks embedded"
+    count = outcome.embedded_chunks
+    summary = f"{count} chunk{'' if count == 1 else 's'} embedded"
     if outcome.reused_chunks:
         total = outcome.embedded_chunks + outcome.reused_chunks
         summary += f" ({outcome.reused_chunks} of {total} unchanged, reused)"

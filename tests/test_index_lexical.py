@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +108,36 @@ def test_an_empty_corpus_finds_nothing_before_and_after_saving(tmp_path: Path) -
     empty.save(tmp_path)
     loaded = LexicalIndex.load(tmp_path)
     assert loaded.size == 0 and loaded.search("gas", k=5) == []
+
+
+def _through_bm25s(
+    index: LexicalIndex, query: str, k: int, allowed: np.ndarray | None
+) -> list[tuple[int, float]]:
+    """What `search` returned when it called `BM25.retrieve` (before scoring read the matrix)."""
+    ids = index._tokenizer.tokenize(
+        [query], update_vocab=False, return_as="ids", show_progress=False
+    )[0]
+    ids = [token_id for token_id in ids if token_id not in index._blank]
+    if not ids:
+        return []
+    mask = None if allowed is None else allowed.astype(np.float32)
+    rows, scores = index._retriever.retrieve(
+        [ids], k=min(k, index.size), show_progress=False, weight_mask=mask, n_threads=1
+    )
+    return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
+
+
+def test_search_gives_exactly_what_bm25s_retrieve_gives() -> None:
+    rng = random.Random(7)
+    words = [f"{a}{b}" for a in "bcdfghklmnprst" for b in ("ane", "ork", "ill", "umb", "esk", "ow")]
+    # Zipf-like use of words, repeated texts (tied scores) and repeated query words, as in prose.
+    weights = [1 / (rank + 1) for rank in range(len(words))]
+    texts = [" ".join(rng.choices(words, weights, k=rng.randint(3, 40))) for _ in range(1_500)]
+    texts += texts[:100]
+    index = LexicalIndex.build(texts)
+    allowed = np.array([rng.random() < 0.3 for _ in texts], dtype=np.bool_)
+    for _ in range(60):
+        query = " ".join(rng.choices(words, weights, k=rng.randint(1, 8)))
+        for k in (1, 10, 50):
+            assert index.search(query, k) == _through_bm25s(index, query, k, None), query
+            assert index.search(query, k, allowed) == _through_bm25s(index, query, k, allowed)
