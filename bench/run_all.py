@@ -18,6 +18,8 @@ BENCHMARKS = (
     "parse_speed",
     "ingest_throughput",
     "retrieval_quality",
+    "financebench_retrieval",
+    "calibrate_fusion",
     "search_latency",
     "scale",
     "http_latency",

@@ -8,13 +8,23 @@ The constants were chosen by 5-fold cross-validation on the reference corpus's g
 (`bench/calibrate_fusion.py`: nine of its ten folds, with and without one passage per
 page, chose them). Held out, at one passage per page, they
 raised page-hit@1 from 0.63 to 0.69, hit@5 from 0.90 to 0.94 and MRR@10 from 0.75 to 0.79.
+
+A question often names the document it is about: "3M's FY2018 capital expenditure" in a
+collection holding 3M's 2018 and 2022 filings. When its names and numbers (capitalised words,
+words with digits, years split off "FY2018") match one document's file name better than the
+others', dense and BM25 are searched again within that document and both rankings join the
+fusion (`named_documents`; `bench/financebench_retrieval.py` measures it).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
 import numpy as np
 
@@ -29,6 +39,10 @@ which on reports is where the signal is; cross-validation chose 1 over 0, 2, 5, 
 SENTENCE_WEIGHT = 1.0
 """The weight of the best-sentence ranking in the fusion, as the two others'."""
 _MIN_CANDIDATES = 50
+NAMED_WEIGHT = 1.0
+"""The weight of the two rankings searched only within the documents a question names."""
+_GLUED_YEAR = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})(?![0-9])")
+_WORD = re.compile(r"(?u)\b\w+\b")
 
 
 @dataclass(frozen=True)
@@ -55,11 +69,53 @@ class SearchResult:
 
 
 class Retriever:
-    def __init__(self, index: Index, embedder: Embedder) -> None:
+    def __init__(
+        self, index: Index, embedder: Embedder, named_weight: float = NAMED_WEIGHT
+    ) -> None:
         self.index = index
         self._embedder = embedder
+        self._named_weight = named_weight
         self._documents = {d.doc_id: d for d in index.documents()}
         self._by_file_name = {d.file_name: d.doc_id for d in self._documents.values()}
+        # File names, not titles: a PDF's title metadata is often a form name or an accession
+        # number ("UNITED STATES SECURITIES AND EXCHANGE COMMISSION", "0000012927-23-000007").
+        self._names = {
+            doc_id: frozenset(self.index.lexical.analyze(_name_text(PurePath(info.file_name).stem)))
+            for doc_id, info in self._documents.items()
+        }
+        counts: dict[str, int] = {}
+        for words in self._names.values():
+            for word in words:
+                counts[word] = counts.get(word, 0) + 1
+        # A word in every document's name ("10k", "report") tells them apart no better than none.
+        self._name_weight = {
+            word: math.log(len(self._names) / count) for word, count in counts.items()
+        }
+
+    def named_documents(self, question: str) -> list[str]:
+        """The doc ids whose file names the question names best ("3M's FY2018 capital
+        expenditure" names 3M_2018_10K.pdf over 3M_2022_10K.pdf), or none when its words tell
+        no document apart."""
+        # Only names and numbers name a document: "security" in a question is a topic, while
+        # "Serbia", "3M" and "FY2018" name something.
+        tokens = [
+            token
+            for token in _WORD.findall(_name_text(question))
+            if token[0].isupper() or any(char.isdigit() for char in token)
+        ]
+        words = set(self.index.lexical.analyze(" ".join(tokens)))
+        # File names run words together ("AMERICANEXPRESS"); so may a question's two neighbours.
+        words |= set(
+            self.index.lexical.analyze(" ".join(a + b for a, b in itertools.pairwise(tokens)))
+        )
+        scores = {
+            doc_id: sum(self._name_weight[word] for word in names & words)
+            for doc_id, names in self._names.items()
+        }
+        best = max(scores.values(), default=0.0)
+        named = sorted(doc_id for doc_id, value in scores.items() if value == best)
+        # Naming every document (or none) would only count the other rankings twice.
+        return named if best > 0.0 and len(named) < len(scores) else []
 
     def resolve_documents(self, names: Sequence[str]) -> list[str]:
         """Doc ids for ids or file names; an unknown name is an error naming the known ones."""
@@ -94,44 +150,64 @@ class Retriever:
             selected = self.index.records.rows_of(self.resolve_documents(documents))
             allowed_rows = np.array(sorted(selected), dtype=np.int64)
         depth = min(size, max(_MIN_CANDIDATES, k * (4 if distinct_pages else 2)))
+        named_rows = None
+        if mode is Mode.HYBRID and not documents and self._named_weight > 0:
+            named = self.named_documents(question)
+            if named:
+                named_rows = np.array(sorted(self.index.records.rows_of(named)), dtype=np.int64)
 
         dense: list[tuple[int, float]] = []
         lexical: list[tuple[int, float]] = []
+        named_dense: list[tuple[int, float]] = []
+        named_lexical: list[tuple[int, float]] = []
         query_vector = None
         if mode in (Mode.DENSE, Mode.HYBRID):
             started = time.perf_counter()
             query_vector = self._embedder.embed([question])
             timings["embed_ms"] = _ms(started)
             started = time.perf_counter()
-            found_scores, found_rows = self.index.vectors.search(query_vector, depth, allowed_rows)
-            dense = [
-                (int(row), float(score))
-                for row, score in zip(found_rows[0], found_scores[0], strict=True)
-                if row >= 0
-            ]
+            dense = self._dense(query_vector, depth, allowed_rows)
+            if named_rows is not None:
+                named_dense = self._dense(query_vector, depth, named_rows)
             timings["dense_ms"] = _ms(started)
         if mode in (Mode.BM25, Mode.HYBRID):
             started = time.perf_counter()
-            mask = None
-            if allowed_rows is not None:
-                mask = np.zeros(size, dtype=bool)
-                mask[allowed_rows] = True
-            lexical = self.index.lexical.search(question, depth, mask)
+            lexical = self.index.lexical.search(question, depth, _mask(size, allowed_rows))
+            if named_rows is not None:
+                named_lexical = self.index.lexical.search(question, depth, _mask(size, named_rows))
             timings["lexical_ms"] = _ms(started)
 
         started = time.perf_counter()
         if mode is Mode.HYBRID:
             assert query_vector is not None
-            candidates = {row for row, _ in dense} | {row for row, _ in lexical}
+            candidates = {row for row, _ in [*dense, *lexical, *named_dense, *named_lexical]}
             sentences = by_best_sentence(self.index, candidates, query_vector[0])
             timings["sentences_ms"] = _ms(started)
             started = time.perf_counter()
-            ranked = fuse([(dense, 1.0), (lexical, 1.0), (sentences, SENTENCE_WEIGHT)])
+            ranked = fuse(
+                [
+                    (dense, 1.0),
+                    (lexical, 1.0),
+                    (sentences, SENTENCE_WEIGHT),
+                    (named_dense, self._named_weight),
+                    (named_lexical, self._named_weight),
+                ]
+            )
         else:
             ranked = dense or lexical
         hits = self._hits(ranked, dense, lexical, k, distinct_pages)
         timings["fuse_ms"] = _ms(started)
         return SearchResult(hits, timings, query_vector)
+
+    def _dense(
+        self, query_vector: np.ndarray, depth: int, rows: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        found_scores, found_rows = self.index.vectors.search(query_vector, depth, rows)
+        return [
+            (int(row), float(score))
+            for row, score in zip(found_rows[0], found_scores[0], strict=True)
+            if row >= 0
+        ]
 
     def _hits(
         self,
@@ -225,6 +301,20 @@ def fuse(
             scores[row] = scores.get(row, 0.0) + weight / (k + rank)
     # Ties (equal fused score) are broken by row so results never depend on dict order.
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _mask(size: int, rows: np.ndarray | None) -> np.ndarray | None:
+    if rows is None:
+        return None
+    mask = np.zeros(size, dtype=bool)
+    mask[rows] = True
+    return mask
+
+
+def _name_text(text: str) -> str:
+    """Underscores made spaces and years split from what they are glued to ("FY2018",
+    "2021Q1"), so that the analyser sees the year as a word of its own."""
+    return _GLUED_YEAR.sub(r" \1 ", text.replace("_", " "))
 
 
 def _ms(started: float) -> float:

@@ -11,7 +11,7 @@ import pytest
 
 import index.retrieve as index_retrieve
 from index.modes import Mode
-from index.retrieve import RRF_K, SENTENCE_WEIGHT, Hit, Retriever
+from index.retrieve import NAMED_WEIGHT, RRF_K, SENTENCE_WEIGHT, Hit, Retriever
 from index.store import Index, UnknownDocumentError
 from index.update import update_index
 from tests.fakes import CHUNKING, FakeEmbedder, build_index, fake_document
@@ -106,25 +106,41 @@ def _best_sentence_ranking(index: Index, rows: set[int], question: str) -> list[
     return sorted(best, key=lambda row: (-best[row], row))
 
 
+@pytest.mark.parametrize(
+    ("question", "named"),
+    # Capitalised, "Gas" names gas.txt, and the two rankings within it join the fusion.
+    [(QUESTION, []), (QUESTION.capitalize(), ["gas.txt"])],
+)
 def test_hybrid_fuses_dense_bm25_and_best_sentence_rankings_by_reciprocal_rank(
-    index: Index, retriever: Retriever
+    index: Index, retriever: Retriever, question: str, named: list[str]
 ) -> None:
     everything = index.vectors.size
-    dense = retriever.search(QUESTION, k=everything, mode=Mode.DENSE).hits
-    lexical = retriever.search(QUESTION, k=everything, mode=Mode.BM25).hits
-    sentences = _best_sentence_ranking(index, set(_rows(dense)) | set(_rows(lexical)), QUESTION)
+    dense = retriever.search(question, k=everything, mode=Mode.DENSE).hits
+    lexical = retriever.search(question, k=everything, mode=Mode.BM25).hits
+    sentences = _best_sentence_ranking(index, set(_rows(dense)) | set(_rows(lexical)), question)
     assert sentences != _rows(dense)  # a chunk's best sentence ranks it otherwise
+    assert retriever.named_documents(question) == named
+    named_dense = named_lexical = []
+    if named:
+        named_dense = retriever.search(
+            question, k=everything, mode=Mode.DENSE, documents=named
+        ).hits
+        named_lexical = retriever.search(
+            question, k=everything, mode=Mode.BM25, documents=named
+        ).hits
     fused: dict[int, float] = {}
     for ranking, weight in (
         (_rows(dense), 1.0),
         (_rows(lexical), 1.0),
         (sentences, SENTENCE_WEIGHT),
+        (_rows(named_dense), NAMED_WEIGHT),
+        (_rows(named_lexical), NAMED_WEIGHT),
     ):
         for rank, row in enumerate(ranking, start=1):
             fused[row] = fused.get(row, 0.0) + weight / (RRF_K + rank)
     expected = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
-    hybrid = retriever.search(QUESTION, k=everything, mode=Mode.HYBRID).hits
+    hybrid = retriever.search(question, k=everything, mode=Mode.HYBRID).hits
 
     assert _rows(hybrid) == [row for row, _ in expected]
     assert [hit.score for hit in hybrid] == pytest.approx([score for _, score in expected])
@@ -170,6 +186,7 @@ def test_equal_fused_scores_are_ordered_by_row(
     backwards = [(row, 1.0) for row in reversed(dense)]
     monkeypatch.setattr(index.lexical, "search", lambda *_: backwards)
     monkeypatch.setattr(index_retrieve, "by_best_sentence", lambda *_: [])
+    monkeypatch.setattr(retriever, "named_documents", lambda _: [])
 
     hybrid = retriever.search(QUESTION, k=everything, mode=Mode.HYBRID).hits
 
@@ -272,3 +289,63 @@ def test_sentence_ranges_are_read_once_and_give_the_same_ranking_as_the_records(
     monkeypatch.setattr(index, "sentence_ranges", lambda: None)
     assert index_retrieve.by_best_sentence(index, everything, query) == fast
     assert [row for row, _ in fast] == _best_sentence_ranking(index, everything, QUESTION)
+
+
+FILINGS = {
+    "ACME_2018_10K.txt": "Acme spent 12 million on plants. Revenue grew.",
+    "ACME_2022_10K.txt": "Capital expenditure rose: the capital expenditure of Acme.",
+    "GLOBEX_2022_10K.txt": "Globex sells widgets. Its capital expenditure was small.",
+    "BIGCORP_2020_10K.txt": "Big Corp makes bricks.",
+}
+
+
+@pytest.fixture(scope="module")
+def filings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index]:
+    loaded = build_index(tmp_path_factory.mktemp("filings"), FILINGS, FakeEmbedder())
+    yield loaded
+    loaded.close()
+
+
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        # A year glued to "FY" or to a quarter still names the filing of that year.
+        ("What is the FY2018 capital expenditure for Acme?", ["ACME_2018_10K.txt"]),
+        ("Acme's capital expenditure in 2022", ["ACME_2022_10K.txt"]),
+        ("What did Acme spend?", ["ACME_2018_10K.txt", "ACME_2022_10K.txt"]),
+        # File names run words together; so may the question's neighbouring words.
+        ("What does Big Corp make?", ["BIGCORP_2020_10K.txt"]),
+        # "10-K" is in every name: it tells none apart.
+        ("What does the 10-K say about capital expenditure?", []),
+        ("capital expenditure", []),
+    ],
+)
+def test_a_question_names_the_filings_whose_file_name_words_it_uses(
+    filings: Index, question: str, named: list[str]
+) -> None:
+    retriever = Retriever(filings, FakeEmbedder())
+    assert retriever.named_documents(question) == retriever.resolve_documents(named)
+
+
+def test_a_single_document_is_never_named(tmp_path: Path) -> None:
+    single = build_index(
+        tmp_path, {"ACME_2018_10K.txt": FILINGS["ACME_2018_10K.txt"]}, FakeEmbedder()
+    )
+    try:
+        assert Retriever(single, FakeEmbedder()).named_documents("Acme FY2018") == []
+    finally:
+        single.close()
+
+
+def test_hybrid_prefers_the_filing_the_question_names(filings: Index) -> None:
+    retriever = Retriever(filings, FakeEmbedder())
+    question = "Acme FY2018 capital expenditure"
+    # The 2022 filing repeats the question's words; only its name says 2018.
+    assert retriever.search(question, k=1).hits[0].file_name == "ACME_2018_10K.txt"
+    unnamed = Retriever(filings, FakeEmbedder(), named_weight=0.0)
+    assert unnamed.search(question, k=1).hits[0].file_name == "ACME_2022_10K.txt"
+    # Dense and BM25 alone, and a search the caller restricts, are left as they were.
+    for mode in (Mode.DENSE, Mode.BM25):
+        assert retriever.search(question, k=1, mode=mode).hits[0].file_name == "ACME_2022_10K.txt"
+    chosen = retriever.search(question, k=5, documents=["ACME_2022_10K.txt"]).hits
+    assert {hit.file_name for hit in chosen} == {"ACME_2022_10K.txt"}
