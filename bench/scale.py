@@ -17,7 +17,6 @@ run; latency is one query per call on one FAISS thread, as one request is served
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import gc
 import hashlib
@@ -26,7 +25,7 @@ import math
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +34,7 @@ import benchlib
 import faiss
 import numpy as np
 import numpy.typing as npt
+from search_latency import faiss_threads, recall_at_k
 
 from index.embedder import Embedder, Vectors
 from index.lexical import LexicalIndex
@@ -253,21 +253,6 @@ def load_queries(
 
 
 # -- measuring -------------------------------------------------------------------------------------
-
-
-def recall_at_k(found: npt.NDArray[np.int64], truth: npt.NDArray[np.int64]) -> float:
-    hits = sum(len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth, strict=True))
-    return hits / truth.size
-
-
-@contextlib.contextmanager
-def faiss_threads(count: int) -> Iterator[None]:
-    previous = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(count)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(previous)
 
 
 @dataclass(frozen=True)
@@ -582,10 +567,7 @@ class LexicalResult:
 
 def through_retrieve(index: LexicalIndex, query: str, k: int) -> object:
     """The search as it was before index/lexical.py read the matrix itself: `BM25.retrieve`."""
-    ids = index._tokenizer.tokenize(
-        [query], update_vocab=False, return_as="ids", show_progress=False
-    )[0]
-    ids = [token_id for token_id in ids if token_id not in index._blank]
+    ids = index.query_ids(query)
     if not ids:
         return []
     return index._retriever.retrieve([ids], k=k, show_progress=False, n_threads=1)

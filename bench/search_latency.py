@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import random
 import string
@@ -108,7 +109,7 @@ def latencies_ms(search: Callable[[Vectors], object], queries: Vectors) -> list[
     search(queries[:1])  # warm-up
     times = []
     for row in range(len(queries)):
-        _, seconds = benchlib.timed(lambda row=row: search(queries[row : row + 1]))
+        _, seconds = benchlib.timed(functools.partial(search, queries[row : row + 1]))
         times.append(seconds * 1000)
     return times
 
@@ -253,7 +254,7 @@ def synthetic_texts(count: int, words: Sequence[str], seed: int) -> list[str]:
     weights = 1.0 / (np.arange(len(words)) + 2.7)
     weights /= weights.sum()
     vocab = np.array(words, dtype=object)
-    texts = []
+    texts: list[str] = []
     for start in range(0, count, 10_000):
         size = min(10_000, count - start)
         picks = rng.choice(len(words), size=(size, BM25_WORDS_PER_TEXT), p=weights)
@@ -273,7 +274,7 @@ def measure_lexical(size: int, words: Sequence[str], flat_dense_p50: float) -> L
     index.search(queries[0], BM25_DEPTH)
     times = []
     for query in queries:
-        _, seconds = benchlib.timed(lambda query=query: index.search(query, BM25_DEPTH))
+        _, seconds = benchlib.timed(functools.partial(index.search, query, BM25_DEPTH))
         times.append(seconds * 1000)
     p50 = benchlib.median(times)
     return LexicalResult(
@@ -313,7 +314,7 @@ def measure_embedding() -> EmbedResult:
         embedder.embed(questions[:2])
     for question in questions:  # interleaved, so both see the same background load
         for name, embedder in (("chancery", chancery), ("fp32", fp32)):
-            _, seconds = benchlib.timed(lambda e=embedder, q=question: e.embed([q]))
+            _, seconds = benchlib.timed(functools.partial(embedder.embed, [question]))
             times[name].append(seconds * 1000)
     chancery_ms, fp32_ms = benchlib.median(times["chancery"]), benchlib.median(times["fp32"])
     return EmbedResult(

@@ -81,10 +81,7 @@ class LexicalIndex:
         """(row, score) of the best k rows with a positive score."""
         if self.size == 0:
             return []
-        ids = self._tokenizer.tokenize(
-            [query], update_vocab=False, return_as="ids", show_progress=False
-        )[0]
-        ids = [token_id for token_id in ids if token_id not in self._blank]
+        ids = self.query_ids(query)
         if not ids:
             return []
         scores = self._scores(ids)
@@ -92,6 +89,13 @@ class LexicalIndex:
             scores *= allowed.astype(np.float32)
         best, rows = topk(scores, min(k, self.size), backend="numpy", sorted=True)
         return [(int(r), float(s)) for r, s in zip(rows, best, strict=True) if s > 0]
+
+    def query_ids(self, query: str) -> list[int]:
+        """The vocabulary ids of the query's stems that the index knows."""
+        ids: list[int] = self._tokenizer.tokenize(
+            [query], update_vocab=False, return_as="ids", show_progress=False
+        )[0]
+        return [token_id for token_id in ids if token_id not in self._blank]
 
     def _scores(self, ids: list[int]) -> npt.NDArray[np.float32]:
         """Every row's BM25 score for the query's stems, summed as `BM25.get_scores` sums them

@@ -114,10 +114,7 @@ def _through_bm25s(
     index: LexicalIndex, query: str, k: int, allowed: np.ndarray | None
 ) -> list[tuple[int, float]]:
     """What `search` returned when it called `BM25.retrieve` (before scoring read the matrix)."""
-    ids = index._tokenizer.tokenize(
-        [query], update_vocab=False, return_as="ids", show_progress=False
-    )[0]
-    ids = [token_id for token_id in ids if token_id not in index._blank]
+    ids = index.query_ids(query)
     if not ids:
         return []
     mask = None if allowed is None else allowed.astype(np.float32)
