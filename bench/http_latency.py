@@ -128,6 +128,10 @@ class WrkMeasurement:
     p99_ms: float
 
 
+def _label(endpoint: str) -> str:
+    return "GET /healthz" if endpoint == "healthz" else f"POST /v1/{endpoint}"
+
+
 def _lua_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
@@ -137,7 +141,7 @@ def measure_wrk(base_url: str, endpoint: str, questions: Sequence[str]) -> WrkMe
     wrk = shutil.which("wrk")
     if wrk is None:
         return None
-    path = "/healthz" if endpoint == "healthz" else f"/v1/{endpoint}"
+    path = _label(endpoint).split()[1]
     bodies = ", ".join(_lua_string(json.dumps({"question": q})) for q in questions)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_WRK_SCRIPT % (bodies, path))
@@ -183,7 +187,7 @@ def report_wrk(measured: Sequence[WrkMeasurement]) -> None:
     headers = ["endpoint", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms"]
     rows: list[list[benchlib.Cell]] = [
         [
-            "GET /healthz" if m.endpoint == "healthz" else f"POST /v1/{m.endpoint}",
+            _label(m.endpoint),
             m.requests,
             m.errors,
             m.requests_per_s,
@@ -648,7 +652,7 @@ def report(measured: Sequence[Measurement], server_env: dict[str, str]) -> None:
     ]
     rows = [
         [
-            "GET /healthz" if m.endpoint == "healthz" else f"POST /v1/{m.endpoint}",
+            _label(m.endpoint),
             m.concurrency,
             m.requests,
             m.errors,

@@ -133,7 +133,10 @@ def test_compressed_codecs_search_filter_and_round_trip(
 
     allowed = np.arange(0, len(vectors), 3, dtype=np.int64)
     _, rows = index.search(vectors[30:31], 10, allowed)
-    assert rows[0][0] == 30 and all(r % 3 == 0 for r in rows[0] if r >= 0)
+    assert all(r % 3 == 0 for r in rows[0] if r >= 0)
+    # PQ codes alone may rank a near neighbour above the vector itself; the others may not.
+    coarse = codec.startswith("pq") and refine_factor == 0
+    assert 30 in rows[0] if coarse else rows[0][0] == 30
 
     index.save(tmp_path / "v.faiss")
     again = VectorIndex.load(tmp_path / "v.faiss", spec)
