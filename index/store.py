@@ -77,6 +77,10 @@ class StoreError(Exception):
     """The index cannot be used as asked; the message says what to do."""
 
 
+class WriterBusyError(StoreError):
+    """Another process holds the index's writer lock; trying again later may succeed."""
+
+
 class UnknownDocumentError(StoreError):
     """A document named by the caller is not in the index."""
 
@@ -267,7 +271,7 @@ def writer_lock(root: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise StoreError(
+            raise WriterBusyError(
                 f"another process is writing the index in {root}; try again when it ends"
             ) from exc
         try:

@@ -87,6 +87,7 @@ class DataRoot:
 
     def stop(self) -> None:
         self.runner.shutdown(SHUTDOWN_SECONDS)
+        self.store.close()
 
     def engine(self, name: str) -> Engine:
         return self.registry.engine(name)

@@ -7,6 +7,9 @@ a job id can always look it up, even after a restart.
 
 A process killed while jobs are queued or running leaves their records saying so; `recover`, run
 at startup before any job is submitted, marks them failed and says what became of the collection.
+Several servers (replicas) may share one data root, so a record names the process that owns it,
+and that process holds a lock on a file of its own (`.owners/<owner>.lock`) while it lives: a
+job is abandoned only when its owner's lock can be taken, never because another replica started.
 The index writer switches versions atomically, so the collection holds either the version it had
 when the job started or the one the job wrote; the record of the job's start (`base_version`)
 tells which.
@@ -19,10 +22,13 @@ Whoever counts jobs (the service's metrics) asks to be told of each one that end
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import re
 import secrets
+import socket
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -46,6 +52,9 @@ _JOB_ID = re.compile(JOB_ID_PATTERN)
 _ID_BYTES = 16
 _RECORD = ".json"
 _TEMPORARY = ".tmp-"
+_OWNERS = ".owners"
+_LEASE = ".lock"
+_OWNER = re.compile(r"^[A-Za-z0-9._-]{1,120}$")
 
 
 class JobError(ChanceryError):
@@ -155,6 +164,9 @@ class Job(_Record):
     version: str | None = None
     results: tuple[FileResult, ...] = ()
     error: str | None = None
+    owner: str | None = None
+    """The process that queued the job (`JobStore.owner`); None in records written before
+    replicas, which `recover` treats as abandoned."""
 
     @property
     def pages_ingested(self) -> int:
@@ -174,17 +186,74 @@ class JobStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        # Host and pid for whoever reads a record; the random part because a pid is reused.
+        host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:60] or "host"
+        self.owner = f"{host}-{os.getpid()}-{secrets.token_hex(4)}"
+        self._lease: int | None = None
+        self._leasing = threading.Lock()
 
     def create(self, spec: JobSpec) -> Job:
+        self._hold_lease()
         job = Job(
             id=secrets.token_urlsafe(_ID_BYTES),
             state=JobState.QUEUED,
             spec=spec,
             created_at=_now(),
             results=spec.refused,
+            owner=self.owner,
         )
         self.put(job)
         return job
+
+    def close(self) -> None:
+        """Give up this process's lease: its unfinished jobs count as abandoned from now on."""
+        with self._leasing:
+            if self._lease is not None:
+                os.close(self._lease)  # closing releases the lock
+                self._lease = None
+                (self.directory / _OWNERS / f"{self.owner}{_LEASE}").unlink(missing_ok=True)
+
+    def _hold_lease(self) -> None:
+        """Lock this process's owner file, before any record names it, for as long as it lives
+        (the kernel lets go when the process dies, however it dies)."""
+        with self._leasing:
+            if self._lease is not None:
+                return
+            owners = self.directory / _OWNERS
+            owners.mkdir(parents=True, exist_ok=True)
+            path = owners / f"{self.owner}{_LEASE}"
+            while True:
+                descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    # A replica's `recover` may have found the new file unlocked and removed it
+                    # between our open and our lock; a lease must be on the file others see.
+                    if _same_file(descriptor, path):
+                        self._lease = descriptor
+                        return
+                except BaseException:
+                    os.close(descriptor)
+                    raise
+                os.close(descriptor)
+
+    def _owner_alive(self, owner: str | None) -> bool:
+        """Whether the process that owns a record still holds its lease."""
+        if owner is None or not _OWNER.fullmatch(owner):
+            return False
+        if owner == self.owner:
+            return self._lease is not None
+        path = self.directory / _OWNERS / f"{owner}{_LEASE}"
+        try:
+            descriptor = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(descriptor)
+        return False
 
     def get(self, job_id: str) -> Job:
         """The job; JobNotFoundError for any id that is not one (never a path outside)."""
@@ -204,7 +273,7 @@ class JobStore:
         """Write the record atomically and durably."""
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / f"{job.id}{_RECORD}"
-        temporary = self.directory / f"{_TEMPORARY}{job.id}-{secrets.token_hex(4)}"
+        temporary = self.directory / f"{_TEMPORARY}{self.owner}+{job.id}+{secrets.token_hex(4)}"
         try:
             with temporary.open("w", encoding="utf-8") as handle:
                 handle.write(job.model_dump_json(indent=2))
@@ -240,14 +309,22 @@ class JobStore:
     def recover(self, version_of: VersionOf) -> list[Job]:
         """Mark the jobs a stopped process left queued or running as failed; call at startup.
 
+        Jobs of processes still running (replicas over the same data root) are left alone.
         Returns the jobs it marked. Temporary files of writes cut short are removed.
         """
         if self.directory.is_dir():
+            # Only a stopped process's temporary files: a live replica may be writing its own.
             for leftover in self.directory.glob(f"{_TEMPORARY}*"):
-                leftover.unlink(missing_ok=True)
+                if not self._owner_alive(_temporary_owner(leftover.name)):
+                    leftover.unlink(missing_ok=True)
         marked = []
+        alive: dict[str | None, bool] = {}
         for job in self.all():
             if job.state in _FINAL:
+                continue
+            if job.owner not in alive:
+                alive[job.owner] = self._owner_alive(job.owner)
+            if alive[job.owner]:
                 continue
             failed = job.model_copy(
                 update={
@@ -258,7 +335,35 @@ class JobStore:
             )
             self.put(failed)
             marked.append(failed)
+        self._remove_dead_leases()
         return marked
+
+    def _remove_dead_leases(self) -> None:
+        owners = self.directory / _OWNERS
+        if not owners.is_dir():
+            return
+        for lease in owners.glob(f"*{_LEASE}"):
+            owner = lease.name.removesuffix(_LEASE)
+            if not self._owner_alive(owner):
+                # A process that starts right now locks a file it has just created, never this
+                # one, so removing it cannot take a live lease away.
+                with contextlib.suppress(FileNotFoundError):
+                    lease.unlink()
+
+
+def _temporary_owner(name: str) -> str | None:
+    """The owner in a temporary record's name (`.tmp-<owner>+<job id>+<random>`), or None."""
+    owner, separator, _ = name.removeprefix(_TEMPORARY).partition("+")
+    return owner if separator else None
+
+
+def _same_file(descriptor: int, path: Path) -> bool:
+    try:
+        named = path.stat()
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(descriptor)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def _stopped(job: Job, version: str | None) -> str:

@@ -27,6 +27,8 @@ can draw their pages.
 from __future__ import annotations
 
 import codecs
+import contextlib
+import fcntl
 import hashlib
 import os
 import re
@@ -34,7 +36,7 @@ import secrets
 import shutil
 import unicodedata
 import zipfile
-from collections.abc import AsyncIterable, Iterable, Set
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Set
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -500,11 +502,27 @@ def _size(count: int) -> str:
     return f"{count / MiB:g} MiB" if count >= MiB else f"{count} bytes"
 
 
+_IN_USE = ".in-use"
+"""Locked shared by jobs between keeping files and writing the version that names them."""
+
+
 class Originals:
     """Uploaded files as they came, under `directory`, by content: `<sha256>/<file name>`."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator[None]:
+        """Keep `collect_garbage` (anyone's: replicas share the folder) from removing files
+        kept in this block before the index names them; several holders may share it."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / _IN_USE).open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def keep(self, path: Path, sha256: str) -> Path:
         """Move a staged file in (durably, before the index can name it); its name stays.
@@ -562,11 +580,27 @@ class Originals:
         path = self._path(file_name, sha256)
         return path if path is not None and path.is_file() else None
 
-    def collect_garbage(self, referenced: Set[tuple[str, str]]) -> int:
-        """Remove every original whose (sha256, file name) is not in `referenced`; how many."""
-        removed = 0
+    def collect_garbage(self, referenced: Callable[[], Set[tuple[str, str]]]) -> int:
+        """Remove every original whose (sha256, file name) is not in `referenced()`; how many.
+
+        Nothing is removed while anyone holds `in_use`: a job of another replica may have kept
+        files that the version it is about to write names. The next collection removes them.
+        """
         if not self.directory.is_dir():
-            return removed
+            return 0
+        with (self.directory / _IN_USE).open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0
+            try:
+                # Read under the lock: every file kept before it is named by a version by now.
+                return self._remove_unreferenced(referenced())
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _remove_unreferenced(self, referenced: Set[tuple[str, str]]) -> int:
+        removed = 0
         for folder in sorted(self.directory.iterdir()):
             if not folder.is_dir() or not _SHA256.fullmatch(folder.name):
                 continue

@@ -213,9 +213,10 @@ def test_a_collection_lives_from_creation_to_deletion(
     assert client.get("/v1/collections/reports/index").json()["version"] == version
     assert client.get(f"/v1/documents/{PDF.name}").status_code in (404, 503)  # not `default`
 
-    # Originals are kept by content; the refused file is not.
+    # Originals are kept by content, beside the lock jobs share; the refused file is not.
     originals = data_root / "collections" / "reports" / "originals"
     assert tree(originals) == {
+        ".in-use",
         sha256(PDF.read_bytes()),
         f"{sha256(PDF.read_bytes())}/{PDF.name}",
         sha256(brief),

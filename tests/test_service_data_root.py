@@ -4,9 +4,10 @@ left behind."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from index.store import WriterBusyError, writer_lock
 from ingest.pipeline import IngestResult
 from service.answerers import offer
 from service.app import create_app, upload_limits
@@ -23,6 +25,7 @@ from service.extractive import extractive
 from service.ingester import Chunking, Ingester
 from service.library import Library
 from service.settings import Settings
+from service.uploads import Originals
 from tests.conftest import WhitespaceTokenizer
 from tests.fakes import CHUNKING_CONFIG, FakeEmbedder
 
@@ -52,7 +55,7 @@ def client(tmp_path: Path, gate: threading.Event) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path / "data", max_queued_jobs=1)
     embedder = FakeEmbedder()
     ingester = GatedIngester(
-        Chunking(WhitespaceTokenizer(), CHUNKING_CONFIG), embedder, 1024 * 1024, gate
+        Chunking(WhitespaceTokenizer(), CHUNKING_CONFIG), embedder, 1024 * 1024, gate=gate
     )
 
     def start() -> Library:
@@ -117,3 +120,87 @@ def test_a_full_queue_answers_429_and_a_busy_collection_409(
     listing = client.get("/v1/collections").json()["collections"]
     assert {"name": "held", "index_version": second["index_version"], "documents": 2} in listing
     assert client.delete("/v1/collections/held").status_code == 204
+
+
+def eventually(probe: Callable[[], Path | None]) -> Path:
+    deadline = time.monotonic() + PATIENCE
+    while (found := probe()) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError("what the test waits for never came")
+        time.sleep(0.01)
+    return found
+
+
+@dataclass(frozen=True)
+class RefusalCountingIngester(GatedIngester):
+    """A gated ingester that signals each time the index's writer lock turned it away."""
+
+    refused: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+
+    def update(self, root: Path, documents: Any, **options: Any) -> Any:
+        try:
+            return super().update(root, documents, **options)
+        except WriterBusyError:
+            self.refused.release()
+            raise
+
+
+def test_a_job_keeps_its_originals_and_waits_for_another_writer(tmp_path: Path) -> None:
+    """What replicas over one data root need: a job of one holds its kept files against another's
+    garbage collection, and waits while another writer (a replica, the CLI) holds the index."""
+    settings = Settings(data_dir=tmp_path / "data")
+    embedder = FakeEmbedder()
+    ingester = RefusalCountingIngester(
+        Chunking(WhitespaceTokenizer(), CHUNKING_CONFIG), embedder, 1024 * 1024
+    )
+
+    def start() -> Library:
+        library = DataRoot(
+            settings.data_dir,
+            lambda c: Engine(
+                c.index_dir, embedder, offer({"extractive": extractive()}), collection=c.name
+            ),
+            ingester,
+            upload_limits(settings),
+            max_queued_jobs=4,
+        )
+        library.start()
+        return library
+
+    collection = tmp_path / "data" / "collections" / "held"
+    with TestClient(create_app(settings, start), raise_server_exceptions=False) as client:
+        assert client.post("/v1/collections", json={"name": "held"}).status_code == 201
+        url = upload(client, "a.txt").json()["url"]
+        state(client, url, "running")
+        kept = eventually(lambda: next((collection / "originals").glob("*/a.txt"), None))
+        # The job waits at the gate to parse. Another replica's job ends now and collects
+        # garbage: a.txt is in no version yet, and must stay.
+        originals = Originals(collection / "originals")
+        assert originals.collect_garbage(lambda: set()) == 0
+        assert kept.is_file()
+
+        with writer_lock(collection / "index"):  # another writer holds the index
+            ingester.gate.set()
+            for _ in range(2):
+                assert ingester.refused.acquire(timeout=PATIENCE), "the job never tried"
+            assert client.get(url).json()["state"] == "running"
+        job = state(client, url, "succeeded")
+        assert [f["status"] for f in job["files"]] == ["ok"]
+        assert kept.is_file()
+        assert client.get("/v1/collections/held/documents").json()["documents"][0]["file_name"] == (
+            "a.txt"
+        )
+
+
+def test_garbage_collection_waits_for_no_one_and_removes_once_unused(tmp_path: Path) -> None:
+    originals = Originals(tmp_path / "originals")
+    staged = tmp_path / "x.txt"
+    staged.write_bytes(b"x")
+    sha256 = hashlib.sha256(b"x").hexdigest()
+    with originals.in_use():
+        kept = originals.keep(staged, sha256)
+        assert originals.collect_garbage(lambda: set()) == 0
+    assert kept.is_file()
+    assert originals.collect_garbage(lambda: {(sha256, "x.txt")}) == 0
+    assert originals.collect_garbage(lambda: set()) == 1
+    assert not kept.exists()

@@ -301,3 +301,21 @@ def _switch(root: Path, version: Path) -> None:
     link = root / ".tmp-test-link"
     link.symlink_to(version.name)
     link.replace(root / CURRENT)
+
+
+def test_a_snapshot_answers_after_writers_removed_its_folder(
+    engine: Engine, root: Path, embedder: FakeEmbedder, loader: GatedLoader
+) -> None:
+    """A replica idle while two versions landed (each writer keeps only the newest two) still
+    answers from the version it holds while it loads the newest, though its folder is gone: a
+    snapshot opens or maps every file it reads when it loads (the answerers map the sentence
+    vectors), never later by path."""
+    old = engine.snapshot().index.directory  # loaded, never searched
+    _ingest_border(root, embedder)
+    update_index(root, [_doc("energy.txt", ENERGY + " Again.")], embedder, CHUNKING)
+    assert not old.exists()
+
+    asked = engine.ask("gas storage before winter")  # starts the (gated) load of the newest
+    assert asked.index_version == old.name
+    assert asked.answer.citations
+    assert engine.search("gas storage", k=2).hits

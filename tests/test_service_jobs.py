@@ -449,12 +449,15 @@ def test_listeners_hear_of_queued_jobs_failed_at_shutdown(
 
 
 def write_left_over(store: JobStore, state: JobState, base_version: str | None) -> Job:
-    job = store.create(spec("reports"))
+    """A job of a process that has stopped (its store closed) in `state`."""
+    stopped = JobStore(store.directory)
+    job = stopped.create(spec("reports"))
     if state is not JobState.QUEUED:
         job = job.model_copy(
             update={"state": state, "started_at": datetime.now(UTC), "base_version": base_version}
         )
-        store.put(job)
+        stopped.put(job)
+    stopped.close()
     return job
 
 
@@ -542,3 +545,50 @@ def test_a_job_killed_with_sigkill_is_failed_after_restart(tmp_path: Path) -> No
     assert "stopped while the job ran; the collection is unchanged (version v-1)" in running.error
     assert queued.state is JobState.FAILED
     assert queued.error is not None and "before the job ran" in queued.error
+
+
+# Replicas: several processes over one data root
+
+
+def test_recover_leaves_the_jobs_of_a_live_replica_alone(tmp_path: Path) -> None:
+    directory = tmp_path / "jobs"
+    replica = JobStore(directory)
+    running = replica.create(spec("reports"))
+    replica.put(running.model_copy(update={"state": JobState.RUNNING, "base_version": "v-1"}))
+    queued = replica.create(spec("reports"))
+    stopped = write_left_over(replica, JobState.RUNNING, "v-1")
+    # A half-written record of the live replica, and one of the stopped process.
+    (directory / f".tmp-{replica.owner}+{queued.id}+0000").write_text('{"id": "x')
+    (directory / f".tmp-{stopped.owner}+{stopped.id}+0000").write_text('{"id": "y')
+
+    starting = JobStore(directory)  # another replica, starting while the first one works
+    marked = starting.recover(lambda _: "v-1")
+    assert [job.id for job in marked] == [stopped.id]
+    assert replica.get(running.id).state is JobState.RUNNING
+    assert replica.get(queued.id).state is JobState.QUEUED
+    assert [p.name for p in directory.glob(".tmp-*")] == [f".tmp-{replica.owner}+{queued.id}+0000"]
+    assert {p.name for p in (directory / ".owners").iterdir()} == {f"{replica.owner}.lock"}
+
+    replica.close()  # the first replica stops without finishing them
+    later = JobStore(directory)
+    assert {job.id for job in later.recover(lambda _: "v-1")} == {running.id, queued.id}
+    assert later.get(running.id).state is JobState.FAILED
+    assert not list((directory / ".owners").iterdir())
+
+
+def test_a_record_names_its_owner_and_the_owner_holds_its_lease(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    job = store.create(spec())
+    assert job.owner == store.owner == JobStore(tmp_path / "jobs").get(job.id).owner
+    assert re.fullmatch(rf"[A-Za-z0-9.-]+-{os.getpid()}-[0-9a-f]{{8}}", store.owner)
+    assert (tmp_path / "jobs" / ".owners" / f"{store.owner}.lock").is_file()
+    assert store.recover(lambda _: None) == []  # its own live jobs are not left-overs
+    store.close()
+    assert not (tmp_path / "jobs" / ".owners" / f"{store.owner}.lock").exists()
+
+
+def test_records_without_an_owner_count_as_left_over(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    job = store.create(spec())
+    store.put(job.model_copy(update={"owner": None}))
+    assert [marked.id for marked in JobStore(tmp_path / "jobs").recover(lambda _: None)] == [job.id]

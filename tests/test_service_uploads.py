@@ -539,7 +539,7 @@ def test_a_new_upload_of_a_name_sits_beside_the_old_until_collected(tmp_path: Pa
     originals.keep(old.path, old.sha256)
     originals.keep(new.path, new.sha256)
     assert originals.find("report.txt", old.sha256) is not None
-    assert originals.collect_garbage({(new.sha256, "report.txt")}) == 1
+    assert originals.collect_garbage(lambda: {(new.sha256, "report.txt")}) == 1
     assert originals.find("report.txt", old.sha256) is None
     assert originals.find("report.txt", new.sha256) is not None
     assert not (tmp_path / "originals" / old.sha256).exists()
@@ -560,7 +560,7 @@ def test_the_index_manifest_maps_each_document_to_its_original(tmp_path: Path) -
         result = ingest_files(kept, chunker)
         assert not result.report.failed
         update_index(index_dir, result.documents, embedder, chunking)
-        originals.collect_garbage(referenced_originals(index_dir))
+        originals.collect_garbage(lambda: referenced_originals(index_dir))
 
     first = stage(tmp_path, "Energy Brief.md", b"# Energy\n\nGas storage must be full.\n")
     ingest([first, stage(tmp_path, "scan", pdf_bytes(tmp_path, ["Border crossings."]))])
