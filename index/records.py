@@ -123,8 +123,10 @@ class Records:
     """Read-only access, safe to share between the service's worker threads."""
 
     def __init__(self, path: Path) -> None:
+        # immutable: a version's files never change once written, so SQLite need take no locks
+        # (which are unreliable on the network file systems replicas may share).
         self._connection = sqlite3.connect(
-            f"file:{path}?mode=ro", uri=True, check_same_thread=False
+            f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False
         )
         self._lock = threading.Lock()
 

@@ -22,7 +22,7 @@ import itertools
 import math
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
@@ -77,45 +77,16 @@ class Retriever:
         self._named_weight = named_weight
         self._documents = {d.doc_id: d for d in index.documents()}
         self._by_file_name = {d.file_name: d.doc_id for d in self._documents.values()}
-        # File names, not titles: a PDF's title metadata is often a form name or an accession
-        # number ("UNITED STATES SECURITIES AND EXCHANGE COMMISSION", "0000012927-23-000007").
-        self._names = {
-            doc_id: frozenset(self.index.lexical.analyze(_name_text(PurePath(info.file_name).stem)))
-            for doc_id, info in self._documents.items()
-        }
-        counts: dict[str, int] = {}
-        for words in self._names.values():
-            for word in words:
-                counts[word] = counts.get(word, 0) + 1
-        # A word in every document's name ("10k", "report") tells them apart no better than none.
-        self._name_weight = {
-            word: math.log(len(self._names) / count) for word, count in counts.items()
-        }
+        self._names = DocumentNames(
+            {doc_id: info.file_name for doc_id, info in self._documents.items()},
+            index.lexical.analyze,
+        )
 
     def named_documents(self, question: str) -> list[str]:
         """The doc ids whose file names the question names best ("3M's FY2018 capital
         expenditure" names 3M_2018_10K.pdf over 3M_2022_10K.pdf), or none when its words tell
         no document apart."""
-        # Only names and numbers name a document: "security" in a question is a topic, while
-        # "Serbia", "3M" and "FY2018" name something.
-        tokens = [
-            token
-            for token in _WORD.findall(_name_text(question))
-            if token[0].isupper() or any(char.isdigit() for char in token)
-        ]
-        words = set(self.index.lexical.analyze(" ".join(tokens)))
-        # File names run words together ("AMERICANEXPRESS"); so may a question's two neighbours.
-        words |= set(
-            self.index.lexical.analyze(" ".join(a + b for a, b in itertools.pairwise(tokens)))
-        )
-        scores = {
-            doc_id: sum(self._name_weight[word] for word in names & words)
-            for doc_id, names in self._names.items()
-        }
-        best = max(scores.values(), default=0.0)
-        named = sorted(doc_id for doc_id, value in scores.items() if value == best)
-        # Naming every document (or none) would only count the other rankings twice.
-        return named if best > 0.0 and len(named) < len(scores) else []
+        return self._names.named(question)
 
     def resolve_documents(self, names: Sequence[str]) -> list[str]:
         """Doc ids for ids or file names; an unknown name is an error naming the known ones."""
@@ -149,7 +120,7 @@ class Retriever:
         if documents:
             selected = self.index.records.rows_of(self.resolve_documents(documents))
             allowed_rows = np.array(sorted(selected), dtype=np.int64)
-        depth = min(size, max(_MIN_CANDIDATES, k * (4 if distinct_pages else 2)))
+        depth = candidate_depth(size, k, distinct_pages)
         named_rows = None
         if mode is Mode.HYBRID and not documents and self._named_weight > 0:
             named = self.named_documents(question)
@@ -180,18 +151,12 @@ class Retriever:
         started = time.perf_counter()
         if mode is Mode.HYBRID:
             assert query_vector is not None
-            candidates = {row for row, _ in [*dense, *lexical, *named_dense, *named_lexical]}
+            candidates = fusion_candidates(dense, lexical, named_dense, named_lexical)
             sentences = by_best_sentence(self.index, candidates, query_vector[0])
             timings["sentences_ms"] = _ms(started)
             started = time.perf_counter()
-            ranked = fuse(
-                [
-                    (dense, 1.0),
-                    (lexical, 1.0),
-                    (sentences, SENTENCE_WEIGHT),
-                    (named_dense, self._named_weight),
-                    (named_lexical, self._named_weight),
-                ]
+            ranked = fuse_hybrid(
+                dense, lexical, sentences, named_dense, named_lexical, self._named_weight
             )
         else:
             ranked = dense or lexical
@@ -221,14 +186,9 @@ class Retriever:
         lexical_rank = {row: rank for rank, (row, _) in enumerate(lexical, start=1)}
         if distinct_pages:
             chunks = self.index.records.chunks([row for row, _ in ranked])
-            seen: set[tuple[str, int]] = set()
-            kept = []
-            for row, score in ranked:
-                key = (chunks[row].doc_id, chunks[row].page_start)
-                if key not in seen:
-                    seen.add(key)
-                    kept.append((row, score))
-            ranked = kept
+            ranked = first_per_page(
+                ranked, {row: (chunk.doc_id, chunk.page_start) for row, chunk in chunks.items()}
+            )
         else:
             chunks = self.index.records.chunks([row for row, _ in ranked[:k]])
         hits = []
@@ -247,6 +207,92 @@ class Retriever:
                 )
             )
         return hits
+
+
+class DocumentNames:
+    """Which documents a question names, by the words of their file names."""
+
+    def __init__(self, file_names: Mapping[str, str], analyze: Callable[[str], list[str]]) -> None:
+        """`file_names` maps doc ids to file names; `analyze` is the BM25 analyser, so that a
+        question's words and a name's are stemmed alike."""
+        self._analyze = analyze
+        # File names, not titles: a PDF's title metadata is often a form name or an accession
+        # number ("UNITED STATES SECURITIES AND EXCHANGE COMMISSION", "0000012927-23-000007").
+        self._names = {
+            doc_id: frozenset(analyze(_name_text(PurePath(file_name).stem)))
+            for doc_id, file_name in file_names.items()
+        }
+        counts: dict[str, int] = {}
+        for words in self._names.values():
+            for word in words:
+                counts[word] = counts.get(word, 0) + 1
+        # A word in every document's name ("10k", "report") tells them apart no better than none.
+        self._weight = {word: math.log(len(self._names) / count) for word, count in counts.items()}
+
+    def named(self, question: str) -> list[str]:
+        """The doc ids the question names best; none when its words tell no document apart."""
+        # Only names and numbers name a document: "security" in a question is a topic, while
+        # "Serbia", "3M" and "FY2018" name something.
+        tokens = [
+            token
+            for token in _WORD.findall(_name_text(question))
+            if token[0].isupper() or any(char.isdigit() for char in token)
+        ]
+        words = set(self._analyze(" ".join(tokens)))
+        # File names run words together ("AMERICANEXPRESS"); so may a question's two neighbours.
+        words |= set(self._analyze(" ".join(a + b for a, b in itertools.pairwise(tokens))))
+        scores = {
+            doc_id: sum(self._weight[word] for word in names & words)
+            for doc_id, names in self._names.items()
+        }
+        best = max(scores.values(), default=0.0)
+        named = sorted(doc_id for doc_id, value in scores.items() if value == best)
+        # Naming every document (or none) would only count the other rankings twice.
+        return named if best > 0.0 and len(named) < len(scores) else []
+
+
+def candidate_depth(size: int, k: int, distinct_pages: bool) -> int:
+    """How many rows each ranking keeps for the fusion, in an index of `size` rows."""
+    return min(size, max(_MIN_CANDIDATES, k * (4 if distinct_pages else 2)))
+
+
+def fusion_candidates(*rankings: Sequence[tuple[int, float]]) -> set[int]:
+    """The rows whose best sentence is ranked: every row a dense or BM25 ranking found."""
+    return {row for ranking in rankings for row, _ in ranking}
+
+
+def fuse_hybrid(
+    dense: Sequence[tuple[int, float]],
+    lexical: Sequence[tuple[int, float]],
+    sentences: Sequence[tuple[int, float]],
+    named_dense: Sequence[tuple[int, float]] = (),
+    named_lexical: Sequence[tuple[int, float]] = (),
+    named_weight: float = NAMED_WEIGHT,
+) -> list[tuple[int, float]]:
+    """The hybrid ranking from its five rankings; a sharded search calls it with rankings
+    merged across shards, so that both fuse alike."""
+    return fuse(
+        [
+            (dense, 1.0),
+            (lexical, 1.0),
+            (sentences, SENTENCE_WEIGHT),
+            (named_dense, named_weight),
+            (named_lexical, named_weight),
+        ]
+    )
+
+
+def first_per_page(
+    ranked: Sequence[tuple[int, float]], pages: Mapping[int, tuple[str, int]]
+) -> list[tuple[int, float]]:
+    """The ranking with only the best row of each (doc id, first page) that `pages` gives."""
+    seen: set[tuple[str, int]] = set()
+    kept = []
+    for row, score in ranked:
+        if pages[row] not in seen:
+            seen.add(pages[row])
+            kept.append((row, score))
+    return kept
 
 
 def by_best_sentence(
