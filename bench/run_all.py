@@ -22,6 +22,8 @@ BENCHMARKS = (
     "calibrate_fusion",
     "search_latency",
     "scale",
+    "sharding",
+    "ray_ingest",
     "http_latency",
     "page_render",
     "job_throughput",

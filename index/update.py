@@ -53,6 +53,44 @@ ChunkKey: TypeAlias = tuple[bytes, tuple[tuple[int, int], ...]]
 """A chunk's text hash and its sentence spans: everything its vectors are computed from."""
 
 
+@dataclass(frozen=True)
+class EmbedBatch:
+    """One `embed_spans` call's worth of work: up to EMBED_BATCH chunk texts and, for each, the
+    sentence spans inside it."""
+
+    texts: tuple[str, ...]
+    spans: tuple[Spans, ...]
+
+
+class BatchEmbedding(Protocol):
+    """Who computes an update's vectors: in this process (`InProcessEmbedding`), or elsewhere
+    (a cluster) as long as each batch gets exactly the vectors `embed_spans` would give it."""
+
+    def embed_batches(
+        self, batches: Sequence[EmbedBatch], progress: BatchProgress | None
+    ) -> list[tuple[Vectors, Vectors]]:
+        """Each batch's chunk vectors and sentence vectors, in the order of `batches`;
+        `progress` hears each batch's chunk count as that batch is done."""
+        ...
+
+
+class InProcessEmbedding:
+    """The batches one after another, on the embedder the update was given."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+
+    def embed_batches(
+        self, batches: Sequence[EmbedBatch], progress: BatchProgress | None
+    ) -> list[tuple[Vectors, Vectors]]:
+        results = []
+        for batch in batches:
+            results.append(self._embedder.embed_spans(batch.texts, batch.spans))
+            if progress is not None:
+                progress(len(batch.texts))
+        return results
+
+
 class LegacyDocumentIdsError(StoreError):
     """The index holds ids made by an older scheme; only a rebuild may add to it."""
 
@@ -120,12 +158,15 @@ def update_index(
     vector_spec: VectorIndexSpec | None = None,
     progress: Progress | None = None,
     checkpoint: Callable[[str], None] | None = None,
+    embedding: BatchEmbedding | None = None,
 ) -> UpdateResult:
     """Bring the index in `root` up to date with `documents`, then drop the `remove` doc ids.
 
     A changed or added document takes the vectors of every chunk whose text the index already
     holds (in any document, so a renamed copy embeds nothing); only the rest are embedded. A
-    `rebuild` starts from nothing, as it exists to re-embed after a model change.
+    `rebuild` starts from nothing, as it exists to re-embed after a model change. `embedding`
+    computes the vectors (default: `embedder`, here), while `embedder` still names the model the
+    version records.
     """
     result = UpdateResult()
     with writer_lock(root):
@@ -145,10 +186,16 @@ def update_index(
         _announce_plan(progress, sum(len(plan.to_embed) for plan in plans))
         # A rebuild given nothing (every file failed) must not swap a good index for an empty one.
         changed = bool(plans)
-        for plan in plans:
+        fresh = _embed_plans(
+            embedding or InProcessEmbedding(embedder),
+            plans,
+            embedder.identity.dimension,
+            _batch_progress(progress),
+        )
+        for plan, (vectors, sentence_vectors) in zip(plans, fresh, strict=True):
             doc_id = plan.document.doc_id
             (result.replaced if doc_id in entries else result.added).append(doc_id)
-            entries[doc_id] = _embedded_entry(embedder, plan, _batch_progress(progress))
+            entries[doc_id] = _embedded_entry(plan, vectors, sentence_vectors)
             result.embedded_chunks += len(plan.to_embed)
             result.reused_chunks += len(plan.reused)
         for doc_id in remove:
@@ -268,21 +315,53 @@ def _batch_progress(progress: Progress | None) -> BatchProgress | None:
     return progress
 
 
-def _embedded_entry(
-    embedder: Embedder, plan: _DocumentPlan, progress: BatchProgress | None
-) -> DocumentEntry:
-    """The plan's document with stored vectors where it has them and new ones elsewhere."""
+def _embed_plans(
+    embedding: BatchEmbedding,
+    plans: Sequence[_DocumentPlan],
+    dimension: int,
+    progress: BatchProgress | None,
+) -> list[tuple[Vectors, Vectors]]:
+    """The new chunk and sentence vectors of each plan, computed in one go so that an embedding
+    spread over many workers can keep them all busy.
+
+    Batches never span two documents: each document's chunks are cut into the same calls as
+    when documents were embedded one by one, so its vectors do not change with its neighbours.
+    """
+    batches: list[EmbedBatch] = []
+    counts: list[int] = []
+    for plan in plans:
+        to_embed = plan.to_embed
+        texts = [plan.chunks[index].text for index in to_embed]
+        spans = [plan.spans[index] for index in to_embed]
+        starts = range(0, len(to_embed), EMBED_BATCH)
+        batches.extend(
+            EmbedBatch(tuple(texts[s : s + EMBED_BATCH]), tuple(spans[s : s + EMBED_BATCH]))
+            for s in starts
+        )
+        counts.append(len(starts))
+    results = iter(embedding.embed_batches(batches, progress))
+    empty = np.zeros((0, dimension), dtype=np.float32)
+    fresh = []
+    for count in counts:
+        parts = [next(results) for _ in range(count)]
+        fresh.append(
+            (
+                np.concatenate([empty, *(vectors for vectors, _ in parts)]),
+                np.concatenate([empty, *(sentences for _, sentences in parts)]),
+            )
+        )
+    return fresh
+
+
+def _embedded_entry(plan: _DocumentPlan, fresh: Vectors, fresh_sentences: Vectors) -> DocumentEntry:
+    """The plan's document with stored vectors where it has them and `fresh` ones (of its
+    chunks to embed, in order) elsewhere."""
     to_embed = plan.to_embed
-    fresh, fresh_sentences = _embed(
-        embedder,
-        [plan.chunks[index] for index in to_embed],
-        [plan.spans[index] for index in to_embed],
-        progress,
-    )
-    vectors = np.empty((len(plan.chunks), embedder.identity.dimension), dtype=np.float32)
+    dimension = fresh.shape[1]
+    vectors = np.empty((len(plan.chunks), dimension), dtype=np.float32)
     if to_embed:
         vectors[to_embed] = fresh
-    sentence_parts = [np.zeros((0, embedder.identity.dimension), dtype=np.float32)]
+    sentence_parts = [np.zeros((0, dimension), dtype=np.float32)]
     fresh_row = 0
     for index, own in enumerate(plan.spans):
         stored = plan.reused.get(index)
@@ -298,25 +377,3 @@ def _embedded_entry(
     return DocumentEntry(
         plan.document, plan.chunks, vectors, sentences, np.concatenate(sentence_parts)
     )
-
-
-def _embed(
-    embedder: Embedder,
-    chunks: Sequence[Chunk],
-    spans: Sequence[Spans],
-    progress: BatchProgress | None,
-) -> tuple[Vectors, Vectors]:
-    """Chunk vectors and their sentences' vectors, in batches so progress can be shown."""
-    dimension = embedder.identity.dimension
-    chunk_parts = [np.zeros((0, dimension), dtype=np.float32)]
-    sentence_parts = [np.zeros((0, dimension), dtype=np.float32)]
-    for start in range(0, len(chunks), EMBED_BATCH):
-        batch = chunks[start : start + EMBED_BATCH]
-        vectors, sentence_vectors = embedder.embed_spans(
-            [chunk.text for chunk in batch], spans[start : start + EMBED_BATCH]
-        )
-        chunk_parts.append(vectors)
-        sentence_parts.append(sentence_vectors)
-        if progress is not None:
-            progress(len(batch))
-    return np.concatenate(chunk_parts), np.concatenate(sentence_parts)

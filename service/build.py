@@ -28,7 +28,7 @@ from service.collections import (
 from service.engine import Engine
 from service.errors import ChanceryError
 from service.extractive import AnswerConfig, extractive
-from service.ingester import Chunking, Ingester
+from service.ingester import Chunking, Ingester, Workers
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -80,9 +80,14 @@ def build_chunking(settings: Settings) -> Chunking:
     return Chunking(tokenizer, config)
 
 
-def build_ingester(settings: Settings, embedder: Embedder | None = None) -> Ingester:
+def build_ingester(
+    settings: Settings, embedder: Embedder | None = None, workers: Workers | None = None
+) -> Ingester:
     return Ingester(
-        build_chunking(settings), embedder or build_embedder(settings), settings.max_file_bytes
+        build_chunking(settings),
+        embedder or build_embedder(settings),
+        settings.max_file_bytes,
+        workers,
     )
 
 

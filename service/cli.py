@@ -21,12 +21,15 @@ from index.modes import Mode
 from service.cli_admin import audit_app, keys_app
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from pydantic import BaseModel
     from typer import _click
 
     from index.update import UpdateResult
     from ingest.models import Chunk, Document
     from service.collections import CollectionRegistry
+    from service.ray_ingest import RayWorkers
     from service.settings import Settings
     from service.uploads import Originals
 
@@ -218,8 +221,20 @@ def ingest(
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Re-embed everything (after a model change).")
     ] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Parse and embed on this Ray cluster (HOST:PORT, or auto: the one `ray start` "
+            "runs here, else a new local one). Default: CHANCERY_RAY_ADDRESS, else in this "
+            "process.",
+        ),
+    ] = None,
 ) -> None:
     """Add new or changed files to an index; unchanged files are not embedded again."""
+    from contextlib import nullcontext
+
     from service.build import build_embedder, build_ingester
     from service.progress import IngestProgress
 
@@ -227,15 +242,24 @@ def ingest(
     # Cheap: the model loads when the ingester first embeds, so an ingest that finds nothing
     # new to embed (or nothing readable) never waits for it.
     embedder = build_embedder(settings)
-    ingester = build_ingester(settings, embedder)
-    progress = IngestProgress()
-    ingested = ingester.parse(paths, on_file=progress.file_done)
-    failures = ingested.report.failed
-    try:
-        outcome = ingester.update(root, ingested.documents, rebuild=rebuild, progress=progress)
-    finally:
-        progress.close()
+    address = ray or settings.ray_address
+    workers: AbstractContextManager[RayWorkers | None] = nullcontext()
+    if address:
+        from service.ray_ingest import ray_workers
+
+        workers = ray_workers(settings, embedder.identity, address)
+    with workers as cluster:
+        ingester = build_ingester(settings, embedder, cluster)
+        progress = IngestProgress()
+        ingested = ingester.parse(paths, on_file=progress.file_done)
+        failures = ingested.report.failed
+        try:
+            outcome = ingester.update(root, ingested.documents, rebuild=rebuild, progress=progress)
+        finally:
+            progress.close()
     notes = [] if embedder.load_seconds is None else [f"model load {embedder.load_seconds:.1f} s"]
+    if address:
+        notes.append(f"parsed and embedded on Ray ({address})")
     notes.append(f"version {outcome.version.name}" if outcome.version else "no change written")
     typer.echo(
         f"{root}: {len(outcome.added)} added, {len(outcome.replaced)} replaced, "

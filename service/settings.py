@@ -34,7 +34,10 @@ class Settings(BaseSettings):
     """bfloat16 inference on CPUs that support it natively; unset means detect."""
     embed_threads: int | None = Field(default=None, ge=1)
     """Torch threads for embedding; unset means all cores for ingest and one per request when
-    serving."""
+    serving (and one per worker of a Ray ingest)."""
+    ray_address: str | None = None
+    """`chancery ingest` parses and embeds on this Ray cluster (`auto`: the one `ray start` runs
+    on this machine, else a new local one); unset means in this process. `--ray` overrides it."""
     max_body_bytes: int = Field(default=64 * 1024, ge=1)
     """Request bodies over this size get 413 before the service reads them."""
     max_upload_files: int = Field(default=20, ge=1)
