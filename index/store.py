@@ -157,7 +157,9 @@ class Index:
         return vectors
 
     def sentence_vectors(self) -> Vectors:
-        """Memory-mapped, once per loaded version (two threads may map it twice: harmless)."""
+        """Memory-mapped, once per loaded version (two threads may map it twice: harmless);
+        float16 (float32 in versions written before December 2026): readers convert the rows
+        they take."""
         if self._sentence_vectors is None:
             self._sentence_vectors = np.load(
                 self.directory / _SENTENCE_VECTORS, mmap_mode="r", allow_pickle=False
@@ -326,7 +328,11 @@ def write_version(
         reached("staging-created")
         np.save(staging / _VECTORS, vectors, allow_pickle=False)
         reached("vectors-saved")
-        np.save(staging / _SENTENCE_VECTORS, sentence_vectors, allow_pickle=False)
+        # Half precision: at one million chunks these are 7 GiB instead of 14; the answerers and
+        # the sentence ranking read them back as float32 (cosines move by under 1e-3).
+        np.save(
+            staging / _SENTENCE_VECTORS, sentence_vectors.astype(np.float16), allow_pickle=False
+        )
         reached("sentence-vectors-saved")
         vector_index = VectorIndex.build(vectors, vector_spec)
         vector_index.save(staging / _FAISS)

@@ -143,7 +143,8 @@ class ClaimChecker:
         spans = [s for s in self._records.sentences_of([hit.row]) if s.end <= len(read)]
         if not spans:
             return None
-        similarities = np.asarray(self._vectors[[s.row for s in spans]]) @ vector
+        rows = [s.row for s in spans]
+        similarities = np.asarray(self._vectors[rows], dtype=np.float32) @ vector
         index = max(
             range(len(spans)), key=lambda i: (self._steps(float(similarities[i])), -spans[i].start)
         )

@@ -259,7 +259,8 @@ class ExtractiveAnswerer:
                     and _item(text[after.start : after.end])
                 ):
                     lead_ins.add((span.chunk_row, span.start))
-        similarities = np.asarray(self._sentence_vectors[[s.row for s in spans]]) @ query
+        rows = [s.row for s in spans]
+        similarities = np.asarray(self._sentence_vectors[rows], dtype=np.float32) @ query
         units: dict[tuple[int, int, int], tuple[SentenceSpan, float]] = {}
         for span, similarity in zip(spans, similarities.tolist(), strict=True):
             start, end = span.start, span.end
@@ -350,9 +351,10 @@ class ExtractiveAnswerer:
         for candidate in ranked[1:]:
             if len(chosen) == self._config.max_sentences or candidate.score < floor:
                 break
-            vector = self._sentence_vectors[candidate.span.row]
+            vector = np.asarray(self._sentence_vectors[candidate.span.row], dtype=np.float32)
             if all(
-                self._steps(float(vector @ self._sentence_vectors[c.span.row])) < redundant
+                self._steps(float(vector @ self._sentence_vectors[c.span.row].astype(np.float32)))
+                < redundant
                 for c in chosen
             ):
                 chosen.append(candidate)
