@@ -275,7 +275,11 @@ def ingest(
         # Report and documents list the files that loaded in the same order.
         loaded = zip(ingested.report.ok, ingested.documents, strict=True)
         kept = [(report.path, document) for report, (document, _) in loaded]
-        for note in keep_ingested(originals, kept):
+        # A server's job collecting garbage now may have read which files the versions name
+        # before this ingest's version existed; it would remove these as they arrive.
+        with originals.in_use():
+            notes = keep_ingested(originals, kept)
+        for note in notes:
             typer.echo(f"note: {note}", err=True)
     for failure in failures:
         typer.echo(f"failed: {failure.path}: {failure.reason}", err=True)
