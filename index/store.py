@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
 import platform
 import shutil
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -303,8 +305,14 @@ def write_version(
     chunking: ChunkingParameters,
     vector_spec: VectorIndexSpec | None = None,
     checkpoint: Checkpoint | None = None,
+    retain_seconds: float = 0.0,
 ) -> Path:
-    """Write a complete new version and switch `current` to it; call under `writer_lock`."""
+    """Write a complete new version and switch `current` to it; call under `writer_lock`.
+
+    Older versions are removed, except the one `current` named before and any that was replaced
+    less than `retain_seconds` ago: replicas on other hosts of a network file system cannot read
+    a removed version's files even while they hold them open, so they need time to switch.
+    """
     reached = checkpoint or _no_checkpoint
     ordered = sorted(entries, key=lambda e: e.document.doc_id)
     chunks = [chunk for entry in ordered for chunk in entry.chunks]
@@ -374,7 +382,7 @@ def write_version(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _collect_garbage(root, keep=[version, previous], reached=reached)
+    _collect_garbage(root, [version, previous], retain_seconds, reached)
     reached("garbage-collected")
     return version
 
@@ -407,12 +415,21 @@ def _switch_current(root: Path, version: Path, reached: Checkpoint) -> None:
     reached("switch-synced")
 
 
-def _collect_garbage(root: Path, keep: Sequence[Path | None], reached: Checkpoint) -> None:
+def _collect_garbage(
+    root: Path, keep: Sequence[Path | None], retain_seconds: float, reached: Checkpoint
+) -> None:
     # The version `current` named before the switch stays, so a reader that resolved the old link
     # can finish; the newest by name might instead be one a killed writer renamed but never served.
     kept = {version.name for version in keep if version is not None}
-    for old in sorted(root.glob("v-*")):
-        if old.is_dir() and old.name not in kept:
+    versions = sorted(path for path in root.glob("v-*") if path.is_dir())
+    now = time.time()
+    for old, successor in itertools.pairwise(versions):
+        # A version was replaced when the next one was written (its folder's time: the files
+        # were written into it just before it was renamed into place).
+        if now - successor.stat().st_mtime < retain_seconds:
+            kept.add(old.name)
+    for old in versions:
+        if old.name not in kept:
             shutil.rmtree(old, ignore_errors=True)
             reached("old-version-removed")
     for leftover in sorted(root.glob(".tmp-*")):

@@ -159,6 +159,7 @@ def update_index(
     progress: Progress | None = None,
     checkpoint: Callable[[str], None] | None = None,
     embedding: BatchEmbedding | None = None,
+    retain_seconds: float = 0.0,
 ) -> UpdateResult:
     """Bring the index in `root` up to date with `documents`, then drop the `remove` doc ids.
 
@@ -166,7 +167,7 @@ def update_index(
     holds (in any document, so a renamed copy embeds nothing); only the rest are embedded. A
     `rebuild` starts from nothing, as it exists to re-embed after a model change. `embedding`
     computes the vectors (default: `embedder`, here), while `embedder` still names the model the
-    version records.
+    version records. `retain_seconds`: see `write_version`.
     """
     result = UpdateResult()
     with writer_lock(root):
@@ -208,7 +209,13 @@ def update_index(
             changed = True
         if changed:
             result.version = write_version(
-                root, list(entries.values()), embedder.identity, chunking, vector_spec, checkpoint
+                root,
+                list(entries.values()),
+                embedder.identity,
+                chunking,
+                vector_spec,
+                checkpoint,
+                retain_seconds,
             )
     return result
 

@@ -88,6 +88,7 @@ def build_ingester(
         embedder or build_embedder(settings),
         settings.max_file_bytes,
         workers,
+        settings.retain_versions_seconds,
     )
 
 

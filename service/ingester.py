@@ -63,6 +63,8 @@ class Ingester:
     With `workers` it only names the model the index records; they compute the vectors."""
     max_file_bytes: int
     workers: Workers | None = None
+    retain_seconds: float = 0.0
+    """How long a replaced index version stays for replicas on other hosts (`write_version`)."""
 
     def parse(
         self, paths: Iterable[Path], on_file: Callable[[FileReport], None] | None = None
@@ -92,4 +94,5 @@ class Ingester:
             rebuild=rebuild,
             progress=progress,
             embedding=None if self.workers is None else self.workers.embedding,
+            retain_seconds=self.retain_seconds,
         )

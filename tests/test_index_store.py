@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -319,3 +320,27 @@ def test_a_writer_killed_at_any_moment_leaves_a_loadable_index(tmp_path: Path) -
         assert names == sorted(["cyber.md", "energy.txt", *(["border.txt"] if new else [])])
         assert not list(root.glob(".tmp-*")), step
         assert {p.name for p in root.glob("v-*")} == {served.name, require_index(root).name}
+
+
+def test_old_versions_go_unless_replaced_within_the_retention(tmp_path: Path) -> None:
+    """Replicas on other hosts need a replaced version for as long as they take to switch."""
+    embedder = FakeEmbedder()
+    names = ["energy.txt", "council.txt", "border.txt", "cyber.md"]
+    written = []
+    for count in range(1, 4):
+        update_index(
+            tmp_path, [_doc(n) for n in names[:count]], embedder, CHUNKING, retain_seconds=3600
+        )
+        written.append(require_index(tmp_path))
+    assert sorted(tmp_path.glob("v-*")) == written  # each replaced less than an hour ago
+
+    # The second version was replaced two hours ago: the next write removes the first two
+    # (the first was replaced when the second was written), never the one replaced last.
+    hours_ago = written[1].stat().st_mtime - 7200
+    os.utime(written[1], (hours_ago, hours_ago))
+    os.utime(written[2], (hours_ago, hours_ago))
+    update_index(tmp_path, [_doc(n) for n in names], embedder, CHUNKING, retain_seconds=3600)
+    assert sorted(tmp_path.glob("v-*")) == [written[2], require_index(tmp_path)]
+
+    update_index(tmp_path, [_doc("energy.txt")], embedder, CHUNKING)  # no retention
+    assert len(list(tmp_path.glob("v-*"))) == 2
