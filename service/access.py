@@ -77,7 +77,7 @@ POLICY: tuple[Rule, ...] = (
     _rule(None, r"^/(?:healthz|readyz)$", None),
     # The page's shell and files are public: it asks for a key, and holds no document.
     _rule("GET HEAD", r"^/(?:|library|documents/.*|static/.*)$", None),
-    _rule("GET HEAD", r"^/(?:openapi\.json|docs|docs/oauth2-redirect|redoc)$", None),
+    _rule("GET HEAD", r"^/(?:openapi\.json|docs|docs/oauth2-redirect|redoc|docs-files/.*)$", None),
     _rule("POST DELETE", rf"^/v1/collections/{_NAME}/documents(?:/[^/]+)?$", WRITE),
     _rule("DELETE", rf"^/v1/collections/{_NAME}$", ADMIN),
     _rule(None, rf"^/v1/collections/{_NAME}/", READ),

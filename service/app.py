@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from service.access import Access
 from service.audit import AuditLog
@@ -56,6 +57,8 @@ CHAT_BODY_BYTES = 1024 * 1024
 """A chat request carries the whole conversation, each earlier answer with its sources."""
 PAGE_CACHE = "cache/pages"
 AUDIT_DIR = "audit"
+DOCS_FILES = "/docs-files"
+"""Where the API docs pages' scripts and styles are served (public, as the pages are)."""
 _BOUNDARY_BYTES = 512
 """A part's boundary line and blank lines, generously: a boundary is at most 70 characters."""
 
@@ -104,7 +107,10 @@ def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
                 audit.close()
             keys.close()
 
-    app = FastAPI(
+    # /docs and /redoc load their scripts from files bundled with the package, not from a CDN
+    # that an air-gapped site cannot reach.
+    app = FastAPIOffline(
+        static_url=DOCS_FILES,
         title="Chancery",
         summary="Answers from reports, every claim cited to a page.",
         version="0.1.0",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from service import access
 from service.build import build_app
 from service.collections import NAME_PATTERN, RESERVED_NAMES
+from service.keys import KeyStore
 from service.routers.openapi import BEARER
 from service.schemas import MAX_DOC_NAME_CHARS, MAX_DOCS, MAX_QUESTION_CHARS, NOT_BLANK
 from service.settings import Settings
@@ -261,3 +263,27 @@ def test_the_index_manifest_states_that_library_versions_are_for_admins(
     libraries = manifest["properties"]["libraries"]
     assert {"type": "null"} in libraries["anyOf"]
     assert "admin" in libraries["description"]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_docs_pages_load_nothing_from_outside(tmp_path: Path, page: str) -> None:
+    """Air-gapped sites reach no CDN: every script, style and icon the pages name is served
+    here, and answers without a key even when keys exist."""
+    settings = Settings(index_dir=tmp_path / "index", data_dir=tmp_path / "data")
+    keys = KeyStore(settings.data_dir)
+    keys.create("ops", "*", "admin")
+    keys.close()
+    app = build_app(settings, embedder=FakeEmbedder())
+    with TestClient(app) as client:
+        html = client.get(page)
+        assert html.status_code == 200
+        assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html.text)
+        assets += re.findall(r"""(?:url|Url): *["']([^"']+)["']""", html.text)
+        assert not [url for url in assets if "://" in url or url.startswith("//")]
+        files = [url for url in assets if url.startswith("/docs-files/")]
+        assert any(url.endswith(".js") for url in files)
+        for url in files:
+            served = client.get(url)
+            assert served.status_code == 200, url
+            assert len(served.content) > 1000, url
+        assert client.get("/v1/documents").status_code == 401  # the keys are in force
