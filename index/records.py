@@ -202,6 +202,18 @@ class Records:
         )
         return [DocumentInfo(*r) for r in found]
 
+    def page_labels(self, pages: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str | None]:
+        """The printed label of each (doc id, page number) that exists."""
+        if not pages:
+            return {}
+        wanted = sorted(set(pages))
+        marks = ",".join("(?, ?)" for _ in wanted)
+        found = self._all(
+            f"SELECT doc_id, number, label FROM pages WHERE (doc_id, number) IN (VALUES {marks})",
+            [value for key in wanted for value in key],
+        )
+        return {(str(row[0]), int(row[1])): row[2] for row in found}
+
     def page(self, doc_id: str, number: int) -> Page | None:
         found = self._all(
             "SELECT number, text, label, headings, footnotes_start FROM pages "

@@ -55,6 +55,8 @@ class Hit:
     score: float
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    page_label: str | None = None
+    """The printed label of the page the chunk starts on, when the file has them."""
 
     @property
     def heading(self) -> str:
@@ -191,8 +193,12 @@ class Retriever:
             )
         else:
             chunks = self.index.records.chunks([row for row, _ in ranked[:k]])
+        kept = ranked[:k]
+        labels = self.index.records.page_labels(
+            [(chunks[row].doc_id, chunks[row].page_start) for row, _ in kept]
+        )
         hits = []
-        for row, score in ranked[:k]:
+        for row, score in kept:
             chunk = chunks[row]
             info = self._documents[chunk.doc_id]
             hits.append(
@@ -204,6 +210,7 @@ class Retriever:
                     score,
                     dense_rank.get(row),
                     lexical_rank.get(row),
+                    labels.get((chunk.doc_id, chunk.page_start)),
                 )
             )
         return hits

@@ -126,9 +126,12 @@ class SearchRequest(_Question):
 
 class HitOut(BaseModel):
     chunk_id: str
-    doc: str
-    page_start: int
-    page_end: int
+    doc_id: str = Field(description="The document's id, as /v1/documents/{doc_id} takes it.")
+    doc: str = Field(description="The document's file name.")
+    title: str
+    page_start: int = Field(description="1-based page it starts on, as a PDF viewer shows.")
+    page_end: int = Field(description="1-based page it ends on (a passage can cross a page break).")
+    page_label: str | None = Field(description="Printed label of page_start, if the file has them.")
     heading: str
     text: str
     score: float

@@ -39,10 +39,11 @@ class Settings(BaseSettings):
     """`chancery ingest` parses and embeds on this Ray cluster (`auto`: the one `ray start` runs
     on this machine, else a new local one); unset means in this process. `--ray` overrides it."""
     retain_versions_seconds: float = Field(default=0.0, ge=0)
-    """A write that collects old index versions keeps those replaced less than this many seconds
-    ago (the one replaced last is kept whatever its age, for readers still on it). Replicas on several hosts of a network
-    file system need it longer than they take to switch (NFS caches the `current` link for up
-    to a minute by default, and a host cannot read a file another host removed): 300, say."""
+    """A write that collects old index versions keeps those replaced less than this many
+    seconds ago (the one replaced last is kept whatever its age, for readers still on it).
+    Replicas on several hosts of a network file system need it longer than they take to switch
+    (NFS caches the `current` link for up to a minute by default, and a host cannot read a file
+    another host removed): 300, say."""
     max_body_bytes: int = Field(default=64 * 1024, ge=1)
     """Request bodies over this size get 413 before the service reads them."""
     max_upload_files: int = Field(default=20, ge=1)

@@ -326,3 +326,12 @@ def test_a_question_asking_for_a_list_is_answered_with_the_list(index: Index) ->
     for n, citation in enumerate(answer.citations, start=1):
         assert answer.text[citation.answer_start : citation.answer_end] == citation.quote
         assert answer.text[citation.answer_end :].startswith(f" [{n}]")
+
+
+def test_hits_carry_the_printed_label_of_their_first_page(index: Index) -> None:
+    hits = Retriever(index, EMBEDDER).search(COORDINATOR, k=8).hits
+    for hit in hits:
+        page = index.records.page(hit.chunk.doc_id, hit.chunk.page_start)
+        assert page is not None and hit.page_label == page.label
+    # The strategy's cover pages are unnumbered: printed page 1 is the PDF's page 3.
+    assert any(hit.page_label not in (None, str(hit.chunk.page_start)) for hit in hits), hits

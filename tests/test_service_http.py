@@ -53,7 +53,18 @@ EXTRA_NOTE = (
     "The harbour of Port Veltmark was opened in March 1987 by the Veltmark Harbour Authority. "
     "Its breakwater is four kilometres long and shelters the ferry berths from winter storms.\n"
 )
-HIT_FIELDS = {"chunk_id", "doc", "page_start", "page_end", "heading", "text", "score"}
+HIT_FIELDS = {
+    "chunk_id",
+    "doc_id",
+    "doc",
+    "title",
+    "page_start",
+    "page_end",
+    "page_label",
+    "heading",
+    "text",
+    "score",
+}
 CITATION_FIELDS = {
     "n",
     "doc_id",
@@ -247,6 +258,16 @@ def test_search_returns_documented_hits_best_first(client: httpx.Client) -> None
         assert all(hit["page_start"] <= hit["page_end"] for hit in hits)
         scores = [hit["score"] for hit in hits]
         assert scores == sorted(scores, reverse=True), (mode, scores)
+    # Each hit names its document as the documents routes do, and its first page's label.
+    documents = {d["doc_id"]: d for d in client.get("/v1/documents").json()["documents"]}
+    labels: dict[str, dict[int, str | None]] = {}
+    for hit in hits:
+        document = documents[hit["doc_id"]]
+        assert (hit["doc"], hit["title"]) == (document["file_name"], document["title"])
+        if hit["doc_id"] not in labels:
+            detail = client.get(f"/v1/documents/{hit['doc_id']}").json()
+            labels[hit["doc_id"]] = {page["number"]: page["label"] for page in detail["page_list"]}
+        assert hit["page_label"] == labels[hit["doc_id"]][hit["page_start"]]
 
 
 def test_search_document_filter(client: httpx.Client) -> None:

@@ -51,9 +51,12 @@ if TYPE_CHECKING:
 def hit_out(hit: Hit) -> HitOut:
     return HitOut(
         chunk_id=hit.chunk.chunk_id,
+        doc_id=hit.chunk.doc_id,
         doc=hit.file_name,
+        title=hit.title,
         page_start=hit.chunk.page_start,
         page_end=hit.chunk.page_end,
+        page_label=hit.page_label,
         heading=hit.heading,
         text=hit.chunk.text,
         score=round(hit.score, 6),
