@@ -8,6 +8,7 @@ the app's startup calls and commands that embed nothing never do.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -227,6 +228,7 @@ def build_app(
             build_ingester(settings, serving),
             upload_limits(settings),
             max_queued_jobs=settings.max_queued_jobs,
+            keep_jobs=timedelta(days=settings.keep_jobs_days),
         )
         library.start()
         return library

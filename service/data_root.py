@@ -20,7 +20,9 @@ import contextlib
 import logging
 import secrets
 import threading
+import time
 from collections.abc import AsyncIterable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,10 @@ log = logging.getLogger("chancery")
 
 JOBS = "jobs"
 SHUTDOWN_SECONDS = 10.0
+KEEP_JOBS = timedelta(days=30)
+"""How long the record of a finished job is kept (clients poll it, operators read it)."""
+_PRUNE_EVERY = 3600.0
+"""Seconds between prunings of job records while the server runs (each lists every record)."""
 """How long a stopping server waits for running jobs; one cut short is failed at the next start
 (the index keeps the version it had, as after a crash)."""
 _TOKEN_BYTES = 16
@@ -61,8 +67,11 @@ class DataRoot:
         limits: UploadLimits,
         *,
         max_queued_jobs: int,
+        keep_jobs: timedelta = KEEP_JOBS,
     ) -> None:
         self.root = root
+        self.keep_jobs = keep_jobs
+        self._pruned_at = 0.0
         self.limits = limits
         self.store = JobStore(root / JOBS)
         self.registry: CollectionRegistry[Engine] = CollectionRegistry(
@@ -82,8 +91,19 @@ class DataRoot:
     def start(self) -> None:
         for job in self.store.recover(self._version_of):
             log.warning("job %s of collection %s: %s", job.id, job.spec.collection, job.error)
+        self._prune_jobs()
+        self.runner.on_finish(lambda _: self._prune_jobs(only_if_due=True))
         self.registry.sweep()
         self.registry.ensure_default()
+
+    def _prune_jobs(self, *, only_if_due: bool = False) -> None:
+        now = time.monotonic()
+        if only_if_due and now - self._pruned_at < _PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        pruned = self.store.prune(datetime.now(UTC) - self.keep_jobs)
+        if pruned:
+            log.info("removed %d job records older than %s", pruned, self.keep_jobs)
 
     def stop(self) -> None:
         self.runner.shutdown(SHUTDOWN_SECONDS)

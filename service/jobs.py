@@ -338,6 +338,22 @@ class JobStore:
         self._remove_dead_leases()
         return marked
 
+    def prune(self, finished_before: datetime) -> int:
+        """Remove the records of jobs that ended before `finished_before`; how many went.
+
+        Queued and running jobs stay whatever their age, and so does an unreadable record (it
+        is evidence of damage to look at, and `all` already says so).
+        """
+        removed = 0
+        for job in self.all():
+            ended = job.finished_at
+            if job.state in _FINAL and ended is not None and ended < finished_before:
+                (self.directory / f"{job.id}{_RECORD}").unlink(missing_ok=True)
+                removed += 1
+        if removed:
+            fsync_dir(self.directory)
+        return removed
+
     def _remove_dead_leases(self) -> None:
         owners = self.directory / _OWNERS
         if not owners.is_dir():

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     """The files of one upload request together; each file is also held to `max_file_bytes`."""
     max_queued_jobs: int = Field(default=32, ge=1)
     """Jobs waiting to run, over all collections; a job submitted beyond that gets 429."""
+    keep_jobs_days: float = Field(default=30.0, gt=0)
+    """Days the record of a finished job is kept; older ones are removed at startup and hourly."""
     abstain_min_similarity: float = AnswerConfig.min_similarity
     abstain_min_coverage: float = AnswerConfig.min_coverage
 

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,12 @@ from index.store import WriterBusyError, writer_lock
 from ingest.pipeline import IngestResult
 from service.answerers import offer
 from service.app import create_app, upload_limits
+from service.build import build_app
 from service.data_root import DataRoot
 from service.engine import Engine
 from service.extractive import extractive
 from service.ingester import Chunking, Ingester
+from service.jobs import JobSpec, JobState, JobStore
 from service.library import Library
 from service.settings import Settings
 from service.uploads import Originals
@@ -204,3 +207,23 @@ def test_garbage_collection_waits_for_no_one_and_removes_once_unused(tmp_path: P
     assert originals.collect_garbage(lambda: {(sha256, "x.txt")}) == 0
     assert originals.collect_garbage(lambda: set()) == 1
     assert not kept.exists()
+
+
+def test_a_starting_server_prunes_job_records_past_their_keeping(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", keep_jobs_days=7)
+    store = JobStore(tmp_path / "data" / "jobs")
+    ended = datetime.now(UTC)
+    old, recent = (
+        store.create(JobSpec(collection="default")).model_copy(
+            update={"state": JobState.SUCCEEDED, "finished_at": ended - timedelta(days=days)}
+        )
+        for days in (8, 6)
+    )
+    store.put(old)
+    store.put(recent)
+    store.close()
+    app = build_app(settings, embedder=FakeEmbedder(), data_root=True)
+    with TestClient(app) as client:
+        assert client.get(f"/v1/jobs/{old.id}").status_code == 404
+        kept = client.get(f"/v1/jobs/{recent.id}").json()
+        assert kept["state"] == "succeeded", kept

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -592,3 +592,29 @@ def test_records_without_an_owner_count_as_left_over(tmp_path: Path) -> None:
     job = store.create(spec())
     store.put(job.model_copy(update={"owner": None}))
     assert [marked.id for marked in JobStore(tmp_path / "jobs").recover(lambda _: None)] == [job.id]
+
+
+def test_prune_removes_only_records_of_jobs_that_ended_before_the_cutoff(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs")
+    now = datetime.now(UTC)
+
+    def ended(state: JobState, days_ago: float) -> Job:
+        job = store.create(spec())
+        job = job.model_copy(update={"state": state, "finished_at": now - timedelta(days=days_ago)})
+        store.put(job)
+        return job
+
+    old_success, old_failure = ended(JobState.SUCCEEDED, 40), ended(JobState.FAILED, 31)
+    recent = ended(JobState.SUCCEEDED, 29)
+    queued = store.create(spec())  # waiting, however old, stays
+    running = store.create(spec())
+    store.put(running.model_copy(update={"state": JobState.RUNNING}))
+    (store.directory / "not-a-job.json").write_text("{}")
+
+    assert store.prune(now - timedelta(days=30)) == 2
+    assert {job.id for job in store.all()} == {recent.id, queued.id, running.id}
+    for gone in (old_success, old_failure):
+        with pytest.raises(JobNotFoundError):
+            store.get(gone.id)
+    assert (store.directory / "not-a-job.json").exists()
+    assert store.prune(now - timedelta(days=30)) == 0
