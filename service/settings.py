@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     embed_threads: int | None = Field(default=None, ge=1)
     """Torch threads for embedding; unset means all cores for ingest and one per request when
     serving (and one per worker of a Ray ingest)."""
+    embed_lanes: int | None = Field(default=None, ge=1)
+    """Forward passes a server runs at once for questions (each batching the questions that
+    arrived meanwhile); unset: the cores over `embed_threads`, less one (at least one)."""
     ray_address: str | None = None
     """`chancery ingest` parses and embeds on this Ray cluster (`auto`: the one `ray start` runs
     on this machine, else a new local one); unset means in this process. `--ray` overrides it."""
