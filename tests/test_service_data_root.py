@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from index.store import WriterBusyError, writer_lock
@@ -48,6 +49,28 @@ class GatedIngester(Ingester):
         return super().parse(paths, on_file)
 
 
+def data_root_app(settings: Settings, ingester: Ingester) -> FastAPI:
+    """The app over the data root of `settings`, ingesting with `ingester` (fake embedder)."""
+
+    def start() -> Library:
+        library = DataRoot(
+            settings.data_dir,
+            lambda c: Engine(
+                c.index_dir,
+                ingester.embedder,
+                offer({"extractive": extractive()}),
+                collection=c.name,
+            ),
+            ingester,
+            upload_limits(settings),
+            max_queued_jobs=settings.max_queued_jobs,
+        )
+        library.start()
+        return library
+
+    return create_app(settings, start)
+
+
 @pytest.fixture
 def gate() -> threading.Event:
     return threading.Event()
@@ -61,20 +84,7 @@ def client(tmp_path: Path, gate: threading.Event) -> Iterator[TestClient]:
         Chunking(WhitespaceTokenizer(), CHUNKING_CONFIG), embedder, 1024 * 1024, gate=gate
     )
 
-    def start() -> Library:
-        library = DataRoot(
-            settings.data_dir,
-            lambda c: Engine(
-                c.index_dir, embedder, offer({"extractive": extractive()}), collection=c.name
-            ),
-            ingester,
-            upload_limits(settings),
-            max_queued_jobs=settings.max_queued_jobs,
-        )
-        library.start()
-        return library
-
-    with TestClient(create_app(settings, start), raise_server_exceptions=False) as http:
+    with TestClient(data_root_app(settings, ingester), raise_server_exceptions=False) as http:
         yield http
         gate.set()  # lets the runner's shutdown finish the held job
 
@@ -157,21 +167,9 @@ def test_a_job_keeps_its_originals_and_waits_for_another_writer(tmp_path: Path) 
         Chunking(WhitespaceTokenizer(), CHUNKING_CONFIG), embedder, 1024 * 1024
     )
 
-    def start() -> Library:
-        library = DataRoot(
-            settings.data_dir,
-            lambda c: Engine(
-                c.index_dir, embedder, offer({"extractive": extractive()}), collection=c.name
-            ),
-            ingester,
-            upload_limits(settings),
-            max_queued_jobs=4,
-        )
-        library.start()
-        return library
-
     collection = tmp_path / "data" / "collections" / "held"
-    with TestClient(create_app(settings, start), raise_server_exceptions=False) as client:
+    app = data_root_app(settings, ingester)
+    with TestClient(app, raise_server_exceptions=False) as client:
         assert client.post("/v1/collections", json={"name": "held"}).status_code == 201
         url = upload(client, "a.txt").json()["url"]
         state(client, url, "running")
