@@ -92,16 +92,7 @@ class Retriever:
 
     def resolve_documents(self, names: Sequence[str]) -> list[str]:
         """Doc ids for ids or file names; an unknown name is an error naming the known ones."""
-        resolved = []
-        for name in names:
-            doc_id = name if name in self._documents else self._by_file_name.get(name)
-            if doc_id is None:
-                known = ", ".join(sorted(self._by_file_name)) or "none"
-                raise UnknownDocumentError(
-                    f"no document '{name}' in the index (documents: {known})"
-                )
-            resolved.append(doc_id)
-        return resolved
+        return resolve_documents(names, self._by_file_name)
 
     def search(
         self,
@@ -214,6 +205,20 @@ class Retriever:
                 )
             )
         return hits
+
+
+def resolve_documents(names: Sequence[str], by_file_name: Mapping[str, str]) -> list[str]:
+    """Doc ids for `names`, each a doc id or a file name of `by_file_name` (file name -> doc id);
+    an unknown name is an error naming the known files."""
+    doc_ids = set(by_file_name.values())
+    resolved = []
+    for name in names:
+        doc_id = name if name in doc_ids else by_file_name.get(name)
+        if doc_id is None:
+            known = ", ".join(sorted(by_file_name)) or "none"
+            raise UnknownDocumentError(f"no document '{name}' in the index (documents: {known})")
+        resolved.append(doc_id)
+    return resolved
 
 
 class DocumentNames:

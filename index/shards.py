@@ -57,11 +57,11 @@ from index.retrieve import (
     first_per_page,
     fuse_hybrid,
     fusion_candidates,
+    resolve_documents,
 )
 from index.store import (
     DocumentEntry,
     Index,
-    UnknownDocumentError,
     _lexical_text,  # the text BM25 indexes; a copy here could drift from the one index's
     read_manifest,
     require_index,
@@ -518,13 +518,7 @@ class ShardSearcher:
         return self._names.named(question)
 
     def resolve_documents(self, names: Sequence[str]) -> list[str]:
-        resolved = []
-        for name in names:
-            doc_id = name if name in self._documents else self._by_file_name.get(name)
-            if doc_id is None:
-                raise UnknownDocumentError(f"no document '{name}' in any shard")
-            resolved.append(doc_id)
-        return resolved
+        return resolve_documents(names, self._by_file_name)
 
     def search(
         self,

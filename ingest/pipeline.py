@@ -30,25 +30,41 @@ def ingest_files(
 
     Unsupported files found inside folders are reported as skipped, not failed.
     """
-    result = IngestResult()
-    seen: dict[str, Path] = {}
+    collected = Collector(on_file)
     for found in discover(paths):
-        path = found.path
         report, document, chunks = _ingest_one(found, chunker, max_bytes)
-        if document is not None and document.doc_id in seen:
+        collected.add(report, None if document is None else (document, chunks))
+    return collected.result
+
+
+class Collector:
+    """Files' results, taken in the order the files were found, into one `IngestResult`; a
+    file whose name another file of the batch already has fails. Whoever loads the files (here,
+    or workers elsewhere) collects them with it, so that every path reports alike."""
+
+    def __init__(self, on_file: Callable[[FileReport], None] | None = None) -> None:
+        self.result = IngestResult()
+        self._on_file = on_file
+        self._seen: dict[str, Path] = {}
+
+    def __len__(self) -> int:
+        return len(self.result.report.files)
+
+    def add(self, report: FileReport, loaded: tuple[Document, tuple[Chunk, ...]] | None) -> None:
+        if loaded is not None and loaded[0].doc_id in self._seen:
+            document = loaded[0]
             # Ids come from file names, so two files of one name would overwrite each other.
             reason = (
-                f"another file named {document.file_name} ({seen[document.doc_id]}) "
+                f"another file named {document.file_name} ({self._seen[document.doc_id]}) "
                 "is in this batch; rename one of them to ingest both"
             )
-            report, document = FileReport(path, FileStatus.FAILED, reason=reason), None
-        if document is not None:
-            seen[document.doc_id] = path
-            result.documents.append((document, chunks))
-        result.report.files.append(report)
-        if on_file is not None:
-            on_file(report)
-    return result
+            report, loaded = FileReport(report.path, FileStatus.FAILED, reason=reason), None
+        if loaded is not None:
+            self._seen[loaded[0].doc_id] = report.path
+            self.result.documents.append(loaded)
+        self.result.report.files.append(report)
+        if self._on_file is not None:
+            self._on_file(report)
 
 
 def _ingest_one(

@@ -28,7 +28,7 @@ from index.embedder import Embedder, EmbedderIdentity, Vectors
 from index.update import BatchProgress, EmbedBatch
 from ingest.loaders import discover
 from ingest.models import Chunk, Document, FileReport, FileStatus
-from ingest.pipeline import Chunker, IngestResult, ingest_files
+from ingest.pipeline import Chunker, Collector, IngestResult, ingest_files
 from service.errors import UnavailableError
 
 if TYPE_CHECKING:
@@ -110,26 +110,11 @@ def _check_reachable(address: str) -> None:
 
 
 class RayWorkers:
-    """`Workers` on the connected Ray cluster (see `ray_cluster`)."""
+    """`Workers` on the connected Ray cluster (see `ray_cluster`): tasks parse, the actors of
+    `embedding` embed."""
 
-    def __init__(
-        self,
-        embedder_factory: EmbedderFactory,
-        identity: EmbedderIdentity,
-        *,
-        workers: int | None = None,
-        cpus_per_worker: int = 1,
-        max_restarts: int = 2,
-        resubmissions: int = 3,
-    ) -> None:
-        self._embedding = RayEmbedding(
-            embedder_factory,
-            identity,
-            workers=workers,
-            cpus_per_worker=cpus_per_worker,
-            max_restarts=max_restarts,
-            resubmissions=resubmissions,
-        )
+    def __init__(self, embedding: RayEmbedding) -> None:
+        self._embedding = embedding
 
     @classmethod
     def from_settings(
@@ -142,10 +127,12 @@ class RayWorkers:
         # The workers need the model's settings, not the LLM's key.
         shipped = settings.model_copy(update={"model_path": model_path, "llm_api_key": None})
         return cls(
-            partial(_load_embedder, shipped, threads),
-            identity,
-            workers=workers,
-            cpus_per_worker=threads,
+            RayEmbedding(
+                partial(_load_embedder, shipped, threads),
+                identity,
+                workers=workers,
+                cpus_per_worker=threads,
+            )
         )
 
     @property
@@ -177,7 +164,7 @@ class RayWorkers:
             for number, item in enumerate(found)
             if item.skipped
         }
-        collected = _Collected(on_file)
+        collected = Collector(on_file)
         waiting = list(tasks)
         while len(collected) < len(found):
             while len(collected) in parsed:
@@ -195,34 +182,6 @@ def _parse_file(path: Path, chunker: Chunker, max_bytes: int) -> Parsed:
     result = ingest_files([path], chunker, max_bytes)
     [report] = result.report.files
     return report, (result.documents[0] if result.documents else None)
-
-
-class _Collected:
-    """Files' results in order, with `ingest_files`'s check that no two share a name."""
-
-    def __init__(self, on_file: Callable[[FileReport], None] | None) -> None:
-        self.result = IngestResult()
-        self._on_file = on_file
-        self._seen: dict[str, Path] = {}
-
-    def __len__(self) -> int:
-        return len(self.result.report.files)
-
-    def add(self, report: FileReport, loaded: tuple[Document, tuple[Chunk, ...]] | None) -> None:
-        if loaded is not None and loaded[0].doc_id in self._seen:
-            document = loaded[0]
-            # The same words as `ingest_files`: the two paths must report alike.
-            reason = (
-                f"another file named {document.file_name} ({self._seen[document.doc_id]}) "
-                "is in this batch; rename one of them to ingest both"
-            )
-            report, loaded = FileReport(report.path, FileStatus.FAILED, reason=reason), None
-        if loaded is not None:
-            self._seen[loaded[0].doc_id] = report.path
-            self.result.documents.append(loaded)
-        self.result.report.files.append(report)
-        if self._on_file is not None:
-            self._on_file(report)
 
 
 class RayEmbedding:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from service.cli import run
+from tests.test_service_http import HIT_FIELDS
 
 PAGE_QUESTIONS = [
     ("When was the Kosovar Centre for Security Studies established?", 30),
@@ -58,18 +59,7 @@ def test_search_finds_the_right_page(
     capsys: pytest.CaptureFixture[str], corpus_index: Path, question: str, page: int
 ) -> None:
     hits = search_json(capsys, question, "--index", str(corpus_index), "-k", "5")
-    assert set(hits[0]) == {
-        "chunk_id",
-        "doc_id",
-        "doc",
-        "title",
-        "page_start",
-        "page_end",
-        "page_label",
-        "heading",
-        "text",
-        "score",
-    }
+    assert set(hits[0]) == HIT_FIELDS  # as /v1/search answers
     assert any(h["page_start"] <= page <= h["page_end"] for h in hits), [
         (h["page_start"], h["page_end"]) for h in hits
     ]

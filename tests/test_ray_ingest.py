@@ -124,7 +124,7 @@ def fake_ingester(workers: RayWorkers | None = None) -> Ingester:
 
 
 def fake_workers(factory: Fake, max_restarts: int = 2) -> RayWorkers:
-    return RayWorkers(factory, FakeEmbedder().identity, max_restarts=max_restarts)
+    return RayWorkers(RayEmbedding(factory, FakeEmbedder().identity, max_restarts=max_restarts))
 
 
 def ingest(ingester: Ingester, root: Path, files: list[Path]) -> list[FileReport]:
