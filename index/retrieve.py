@@ -178,13 +178,11 @@ class Retriever:
         dense_rank = {row: rank for rank, (row, _) in enumerate(dense, start=1)}
         lexical_rank = {row: rank for rank, (row, _) in enumerate(lexical, start=1)}
         if distinct_pages:
-            chunks = self.index.records.chunks([row for row, _ in ranked])
             ranked = first_per_page(
-                ranked, {row: (chunk.doc_id, chunk.page_start) for row, chunk in chunks.items()}
+                ranked, self.index.records.first_pages([row for row, _ in ranked])
             )
-        else:
-            chunks = self.index.records.chunks([row for row, _ in ranked[:k]])
         kept = ranked[:k]
+        chunks = self.index.records.chunks([row for row, _ in kept])
         labels = self.index.records.page_labels(
             [(chunks[row].doc_id, chunks[row].page_start) for row, _ in kept]
         )

@@ -311,8 +311,7 @@ class Shard:
             assert query.query_vector is not None
             answer.sentences.update(by_best_sentence(self.index, candidates, query.query_vector[0]))
         if query.pages:
-            chunks = self.index.records.chunks(sorted(candidates))
-            answer.pages.update({row: (c.doc_id, c.page_start) for row, c in chunks.items()})
+            answer.pages.update(self.index.records.first_pages(sorted(candidates)))
         return answer
 
     def chunks(self, rows: Sequence[int]) -> dict[int, Chunk]:

@@ -23,12 +23,14 @@ from service.settings import Settings
 from service.uploads import Originals
 
 
-def library_of(request: Request) -> Library:
+# Coroutines though they do no I/O: FastAPI runs a plain function dependency on a worker thread,
+# and every request would pay a thread hop (and a turn at the GIL) for an attribute read.
+async def library_of(request: Request) -> Library:
     library: Library = request.app.state.library
     return library
 
 
-def app_settings(request: Request) -> Settings:
+async def app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

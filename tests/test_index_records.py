@@ -91,6 +91,16 @@ def test_chunks_read_back_equal_by_row(records: Records) -> None:
     assert records.chunks([99]) == {}  # rows past the end are simply absent
 
 
+def test_first_pages_name_each_rows_document_and_starting_page(records: Records) -> None:
+    assert records.first_pages([3, 0, 2]) == {
+        3: (NOTE.doc_id, 1),
+        0: (STRATEGY.doc_id, 1),
+        2: (STRATEGY.doc_id, 3),
+    }
+    assert records.first_pages([]) == {}
+    assert records.first_pages([99]) == {}
+
+
 def test_the_chunks_of_a_document_come_in_row_order(records: Records) -> None:
     assert records.chunks_of(STRATEGY.doc_id) == [(0, CHUNKS[0]), (1, CHUNKS[1]), (2, CHUNKS[2])]
     assert records.chunks_of(NOTE.doc_id) == [(3, CHUNKS[3])]
