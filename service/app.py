@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from service.access import Access
-from service.audit import AuditLog
+from service.audit import AuditLog, audit_folder
 from service.data_root import DataRoot
 from service.deps import DEFAULT_ENGINE, NAMED_ENGINE
 from service.engine import DEFAULT_COLLECTION
@@ -56,7 +56,6 @@ CHAT_PATH = re.compile(r"/v1/chat/completions")
 CHAT_BODY_BYTES = 1024 * 1024
 """A chat request carries the whole conversation, each earlier answer with its sources."""
 PAGE_CACHE = "cache/pages"
-AUDIT_DIR = "audit"
 DOCS_FILES = "/docs-files"
 """Where the API docs pages' scripts and styles are served (public, as the pages are)."""
 _BOUNDARY_BYTES = 512
@@ -120,7 +119,10 @@ def create_app(settings: Settings, start: Callable[[], Library]) -> FastAPI:
     images = page_images(settings)
     keys = KeyStore(settings.data_dir)
     audit = (
-        AuditLog(settings.data_dir / AUDIT_DIR, store_text=settings.audit_text)
+        AuditLog(
+            audit_folder(settings.data_dir, settings.audit_dir),
+            store_text=settings.audit_text,
+        )
         if settings.audit
         else None
     )

@@ -38,6 +38,7 @@ from index.durable import fsync_dir
 from service.errors import ChanceryError
 
 AUDIT_DIR = "audit"
+"""The audit folder's name in the data root, where no other folder is configured."""
 DEFAULT_LIMIT = 100
 _FILE = re.compile(r"^audit-(?P<month>\d{4}-\d{2})\.sqlite3$")
 _SCHEMA_VERSION = 1
@@ -76,6 +77,11 @@ _SCHEMA = (
     "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit"
     " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
 )
+
+
+def audit_folder(data_dir: Path, configured: Path | None) -> Path:
+    """The folder the audit log lives in: `configured`, or the data root's `audit/`."""
+    return configured if configured is not None else data_dir / AUDIT_DIR
 
 
 class AuditError(ChanceryError):

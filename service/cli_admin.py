@@ -33,13 +33,17 @@ keys_app = typer.Typer(
 audit_app = typer.Typer(help="Read the audit log of the data root.")
 
 
-def _data_dir(ctx: typer.Context) -> Path:
+def _settings(ctx: typer.Context) -> Any:
     settings: Any = getattr(ctx.find_root().obj, "settings", None)
     if settings is None:
         from service.settings import Settings
 
         settings = Settings()
-    return Path(settings.data_dir)
+    return settings
+
+
+def _data_dir(ctx: typer.Context) -> Path:
+    return Path(_settings(ctx).data_dir)
 
 
 @keys_app.command("create")
@@ -136,10 +140,11 @@ def audit(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """The requests recorded (asks, searches, uploads, deletions), oldest first."""
-    from service.audit import AUDIT_DIR, read_audit
+    from service.audit import audit_folder, read_audit
 
+    settings = _settings(ctx)
     records = read_audit(
-        _data_dir(ctx) / AUDIT_DIR,
+        audit_folder(Path(settings.data_dir), settings.audit_dir),
         since=parse_since(since, datetime.now(UTC)) if since is not None else None,
         collection=collection,
         key=key,

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     audit: bool = True
     """Keep the audit log (the data root's `audit/`). Off only to measure what it costs
     (`bench/auth_audit.py`) or in development: a deployment keeps it on."""
+    audit_dir: Path | None = None
+    """Where the audit log's monthly files go; unset means the data root's `audit/`. A volume of
+    its own keeps a full data root from stopping the audit, and lets it be backed up or made
+    append-only apart from the indexes."""
     audit_text: bool = True
     """Store questions, answers and quotes in the audit log; off: metadata only."""
     rate_limit_rps: float | None = Field(default=10.0, gt=0)

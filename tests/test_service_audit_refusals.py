@@ -188,3 +188,28 @@ def test_a_refusal_is_sent_even_when_the_audit_cannot_be_written(data: Path) -> 
         refused = send(live, "POST", "/v1/ask", None, QUESTION)
     assert refused.status == 401
     assert refused.request_id not in records(data)
+
+
+def test_a_configured_audit_folder_holds_the_records_and_the_command_reads_it(
+    data: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "audit-volume"
+    before = len(read_audit(data / AUDIT_DIR, limit=100_000))
+    with served(data, rate_limit_rps=None, audit_dir=elsewhere) as live:
+        refused = send(live, "POST", "/v1/ask", None, QUESTION)
+    assert refused.status == 401
+    (record,) = read_audit(elsewhere)
+    assert record.request_id == refused.request_id and record.status == 401
+    assert len(read_audit(data / AUDIT_DIR, limit=100_000)) == before
+    root = typer.Typer()
+
+    @root.callback()
+    def _root(ctx: typer.Context) -> None:
+        ctx.obj = Invocation(Settings(data_dir=data, audit_dir=elsewhere))
+
+    root.add_typer(audit_app, name="audit")
+    done = CliRunner().invoke(root, ["audit", "--json"])
+    assert done.exit_code == 0, done.output
+    assert [json.loads(line)["request_id"] for line in done.stdout.splitlines()] == [
+        refused.request_id
+    ]

@@ -21,6 +21,7 @@ from service.keys import KeyNotFoundError, KeyStore
 @dataclass
 class FakeSettings:
     data_dir: Path
+    audit_dir: Path | None = None
 
 
 @dataclass
