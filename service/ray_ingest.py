@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import os
 import socket
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -52,6 +53,10 @@ class RayUnavailableError(UnavailableError):
 
 class WorkerLostError(UnavailableError):
     """Embedding workers kept dying, more often than resubmitting their batches can make up for."""
+
+
+class BatchTimeoutError(Exception):
+    """A worker held a batch past the time allowed: taken for hung, as if it had died."""
 
 
 @contextmanager
@@ -132,6 +137,7 @@ class RayWorkers:
                 identity,
                 workers=workers,
                 cpus_per_worker=threads,
+                batch_seconds=settings.ray_batch_seconds,
             )
         )
 
@@ -189,7 +195,9 @@ class RayEmbedding:
 
     Each actor has one batch at a time, so a lost actor loses one batch: Ray restarts the actor
     (up to `max_restarts`) and retries the batch there; past that, the batch goes back in the
-    queue and a new actor takes the dead one's place (up to `resubmissions` times in all).
+    queue and a new actor takes the dead one's place (up to `resubmissions` times in all). An
+    actor that holds a batch longer than `batch_seconds` is alive to Ray but hung (a stuck file
+    system, a wedged library): it is killed and replaced the same way.
     """
 
     def __init__(
@@ -201,6 +209,7 @@ class RayEmbedding:
         cpus_per_worker: int = 1,
         max_restarts: int = 2,
         resubmissions: int = 3,
+        batch_seconds: float = 600.0,
     ) -> None:
         self._factory = embedder_factory
         self._identity = identity
@@ -208,6 +217,7 @@ class RayEmbedding:
         self._cpus = cpus_per_worker
         self._max_restarts = max_restarts
         self._resubmissions = resubmissions
+        self._batch_seconds = batch_seconds
         self.actors: list[Any] = []
         """The live actors while `embed_batches` runs."""
         self.resubmitted = 0
@@ -223,7 +233,8 @@ class RayEmbedding:
         if not batches:
             return []
         queue = deque(range(len(batches)))
-        running: dict[Any, tuple[Any, int]] = {}
+        running: dict[Any, tuple[Any, int, float]] = {}
+        """What each actor is embedding: (actor, batch number, deadline)."""
         results: dict[int, tuple[Vectors, Vectors]] = {}
         try:
             # Started now, not with the cluster: the parse tasks need the CPUs until here, and
@@ -233,15 +244,25 @@ class RayEmbedding:
             while queue or running:
                 while queue and idle:
                     actor, number = idle.pop(), queue.popleft()
-                    running[actor.embed.remote(batches[number])] = (actor, number)
-                done, _ = ray.wait(list(running), num_returns=1)
-                actor, number = running.pop(done[0])
+                    deadline = time.monotonic() + self._batch_seconds
+                    running[actor.embed.remote(batches[number])] = (actor, number, deadline)
+                wait_s = min(deadline for _, _, deadline in running.values()) - time.monotonic()
+                done, _ = ray.wait(list(running), num_returns=1, timeout=max(0.0, wait_s))
+                if not done:
+                    for ref in [r for r, (_, _, d) in running.items() if d <= time.monotonic()]:
+                        actor, number, _ = running.pop(ref)
+                        hung = BatchTimeoutError(
+                            f"a worker held a batch for more than {self._batch_seconds:g} s"
+                        )
+                        idle.append(self._replace(actor, hung))
+                        queue.appendleft(number)
+                    continue
+                actor, number, _ = running.pop(done[0])
                 try:
                     vectors, sentence_vectors = ray.get(done[0])
                 except RayActorError as exc:
-                    self._replace(actor, exc)
+                    idle.append(self._replace(actor, exc))
                     queue.appendleft(number)
-                    idle.append(self.actors[-1])
                     continue
                 # Copies: what Ray returns is a read-only view of its object store, which goes
                 # away with the cluster.
@@ -292,18 +313,20 @@ class RayEmbedding:
                     "install the same model on every node"
                 )
 
-    def _replace(self, dead: Any, cause: Exception) -> None:
+    def _replace(self, dead: Any, cause: Exception) -> Any:
+        """A new actor in the place of `dead` (killed, if it still runs)."""
         import ray
 
         self.resubmitted += 1
         if self.resubmitted > self._resubmissions:
             raise WorkerLostError(
-                f"embedding workers died {self.resubmitted} times, even after Ray's restarts; "
-                f"the last: {cause}"
+                f"embedding workers died or hung {self.resubmitted} times, even after Ray's "
+                f"restarts; the last: {cause}"
             ) from cause
         self.actors.remove(dead)
         ray.kill(dead)
         self._start_actors(1)
+        return self.actors[-1]
 
 
 class _EmbeddingActor:

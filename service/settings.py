@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     ray_address: str | None = None
     """`chancery ingest` parses and embeds on this Ray cluster (`auto`: the one `ray start` runs
     on this machine, else a new local one); unset means in this process. `--ray` overrides it."""
+    ray_batch_seconds: float = Field(default=600.0, gt=0)
+    """A Ray worker that has not returned a batch after this long is taken for hung: it is
+    stopped and its batch goes to a new one (as a dead worker's does)."""
     retain_versions_seconds: float = Field(default=0.0, ge=0)
     """A write that collects old index versions keeps those replaced less than this many
     seconds ago (the one replaced last is kept whatever its age, for readers still on it).

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,18 +79,34 @@ def files(tmp_path: Path) -> list[Path]:
 @dataclass(frozen=True)
 class Fake:
     """Builds, on a worker, the fake embedder; with `crash`, the first batch embedded by any
-    worker kills its process (`os._exit`), and with `fail`, every batch raises."""
+    worker kills its process (`os._exit`), with `hang`, the first batch never returns, and with
+    `fail`, every batch raises."""
 
     crash: Path | None = None
     fail: bool = False
+    hang: Path | None = None
 
     def __call__(self) -> Embedder:
-        return _Faulty(FakeEmbedder(), self.crash, self.fail)
+        return _Faulty(FakeEmbedder(), self.crash, self.fail, self.hang)
+
+
+def _first(marker: Path | None) -> bool:
+    """True for exactly one call, in whichever worker, that finds `marker` absent (it is
+    created exclusively)."""
+    if marker is None:
+        return False
+    try:
+        marker.open("x").close()
+    except FileExistsError:
+        return False
+    return True
 
 
 class _Faulty:
-    def __init__(self, inner: FakeEmbedder, crash: Path | None, fail: bool) -> None:
-        self._inner, self._crash, self._fail = inner, crash, fail
+    def __init__(
+        self, inner: FakeEmbedder, crash: Path | None, fail: bool, hang: Path | None
+    ) -> None:
+        self._inner, self._crash, self._fail, self._hang = inner, crash, fail, hang
 
     @property
     def identity(self) -> EmbedderIdentity:
@@ -103,14 +120,10 @@ class _Faulty:
     ) -> tuple[Vectors, Vectors]:
         if self._fail:
             raise RuntimeError("the embedder failed")
-        if self._crash is not None:
-            try:
-                # Created exclusively: exactly one call, in whichever worker, dies.
-                self._crash.open("x").close()
-            except FileExistsError:
-                pass
-            else:
-                os._exit(1)
+        if _first(self._crash):
+            os._exit(1)
+        if _first(self._hang):
+            threading.Event().wait()  # alive, and never done
         return self._inner.embed_spans(texts, spans)
 
 
@@ -123,8 +136,15 @@ def fake_ingester(workers: RayWorkers | None = None) -> Ingester:
     )
 
 
-def fake_workers(factory: Fake, max_restarts: int = 2) -> RayWorkers:
-    return RayWorkers(RayEmbedding(factory, FakeEmbedder().identity, max_restarts=max_restarts))
+def fake_workers(factory: Fake, max_restarts: int = 2, batch_seconds: float = 600) -> RayWorkers:
+    return RayWorkers(
+        RayEmbedding(
+            factory,
+            FakeEmbedder().identity,
+            max_restarts=max_restarts,
+            batch_seconds=batch_seconds,
+        )
+    )
 
 
 def ingest(ingester: Ingester, root: Path, files: list[Path]) -> list[FileReport]:
@@ -242,6 +262,25 @@ def test_a_worker_killed_mid_batch_changes_nothing(
 
     assert crash.exists(), "a worker died mid-batch"
     assert workers.embedding.resubmitted == (1 if max_restarts == 0 else 0)
+    assert_same_index(tmp_path / "ray", tmp_path / "local", FakeEmbedder().identity)
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(180)  # a hang that is never detected fails here, not at the suite's limit
+def test_a_hung_worker_is_replaced_and_its_batch_embedded_elsewhere(
+    cluster: None, files: list[Path], tmp_path: Path
+) -> None:
+    """A worker that never returns its batch is alive to Ray, so Ray never retries it; past the
+    time allowed it is killed and its batch goes to a new worker."""
+    hang = tmp_path / "hung"
+    # The other batches take milliseconds; should one ever take 5 s here, it is only resubmitted.
+    workers = fake_workers(Fake(hang=hang), batch_seconds=5)
+    ingest(fake_ingester(), tmp_path / "local", files)
+
+    ingest(fake_ingester(workers), tmp_path / "ray", files)
+
+    assert hang.exists(), "a worker hung"
+    assert workers.embedding.resubmitted >= 1
     assert_same_index(tmp_path / "ray", tmp_path / "local", FakeEmbedder().identity)
 
 
