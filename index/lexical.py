@@ -19,7 +19,6 @@ import bm25s
 import numpy as np
 import numpy.typing as npt
 import Stemmer
-from bm25s.selection import topk
 from bm25s.stopwords import STOPWORDS_EN
 from bm25s.tokenization import Tokenizer
 
@@ -87,8 +86,8 @@ class LexicalIndex:
         scores = self._scores(ids)
         if allowed is not None:
             scores *= allowed.astype(np.float32)
-        best, rows = topk(scores, min(k, self.size), backend="numpy", sorted=True)
-        return [(int(r), float(s)) for r, s in zip(rows, best, strict=True) if s > 0]
+        rows = best_rows(scores, k)
+        return [(int(row), float(scores[row])) for row in rows]
 
     def query_ids(self, query: str) -> list[int]:
         """The vocabulary ids of the query's stems that the index knows."""
@@ -129,3 +128,20 @@ class LexicalIndex:
             retriever = bm25s.BM25.load(str(directory), mmap=False, load_corpus=False)
             tokenizer.load_vocab(str(directory), vocab_name=_VOCAB_FILE)
         return cls(retriever, tokenizer, size)
+
+
+def best_rows(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.int64]:
+    """The rows of the k best positive scores, best first, equal scores in row order.
+
+    Equal BM25 scores are common (the same term counts in chunks of the same length), and a
+    partial sort leaves their order to the algorithm, which NumPy picks by CPU (its SIMD sorts):
+    by row, a search gives the same ranking on every machine, and a sharded one the same as one
+    index."""
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) > k:
+        # The k-th best value (a value, not a position: the same whatever the algorithm), and
+        # every row that reaches it, ties included.
+        kth = np.partition(scores[positive], len(positive) - k)[len(positive) - k]
+        positive = positive[scores[positive] >= kth]
+    order = np.lexsort((positive, -scores[positive]))[:k]
+    return positive[order]

@@ -39,6 +39,9 @@ which on reports is where the signal is; cross-validation chose 1 over 0, 2, 5, 
 SENTENCE_WEIGHT = 1.0
 """The weight of the best-sentence ranking in the fusion, as the two others'."""
 _MIN_CANDIDATES = 50
+_TIE_MARGIN = 8
+"""Rows fetched past the depth a dense ranking keeps, to see whether a run of equal scores is
+cut."""
 NAMED_WEIGHT = 1.0
 """The weight of the two rankings searched only within the documents a question names."""
 _GLUED_YEAR = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})(?![0-9])")
@@ -160,12 +163,15 @@ class Retriever:
     def _dense(
         self, query_vector: np.ndarray, depth: int, rows: np.ndarray | None
     ) -> list[tuple[int, float]]:
-        found_scores, found_rows = self.index.vectors.search(query_vector, depth, rows)
-        return [
-            (int(row), float(score))
-            for row, score in zip(found_rows[0], found_scores[0], strict=True)
-            if row >= 0
-        ]
+        def nearest(count: int) -> list[tuple[int, float]]:
+            found_scores, found_rows = self.index.vectors.search(query_vector, count, rows)
+            return [
+                (int(row), float(score))
+                for row, score in zip(found_rows[0], found_scores[0], strict=True)
+                if row >= 0
+            ]
+
+        return whole_ties(nearest, depth, self.index.vectors.size)
 
     def _hits(
         self,
@@ -335,15 +341,33 @@ def by_best_sentence(
     vectors = np.asarray(index.sentence_vectors()[sentence_rows], dtype=np.float32)
     cosines = vectors @ np.asarray(query_vector, dtype=np.float32)
     best = np.maximum.reduceat(cosines, _firsts(lengths))
-    ranked = sorted(
-        zip(rows.tolist(), best.tolist(), strict=True), key=lambda item: (-item[1], item[0])
-    )
-    return ranked
+    return by_score(zip(rows.tolist(), best.tolist(), strict=True))
 
 
 def _firsts(lengths: np.ndarray) -> np.ndarray:
     """Where each group starts in the concatenation of groups of these lengths."""
     return np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+
+
+def whole_ties(
+    search: Callable[[int], Sequence[tuple[int, float]]], depth: int, most: int
+) -> list[tuple[int, float]]:
+    """The first `depth` of `search`'s ranking by score, then row. FAISS orders equal scores (a
+    passage repeated word for word) as it likes and cuts a run of them anywhere, so this fetches
+    until the run at the cut is whole: a search then ranks alike on every machine, and a sharded
+    search as one index."""
+    fetch = min(depth + _TIE_MARGIN, most)
+    while True:
+        found = search(fetch)
+        whole = len(found) < fetch or fetch >= most
+        if whole or len(found) <= depth or found[-1][1] < found[depth - 1][1]:
+            return by_score(found)[:depth]
+        fetch = min(2 * fetch, most)
+
+
+def by_score(pairs: Iterable[tuple[int, float]]) -> list[tuple[int, float]]:
+    """Best score first, equal scores in row order."""
+    return sorted(pairs, key=lambda item: (-item[1], item[0]))
 
 
 def fuse(
@@ -356,7 +380,7 @@ def fuse(
         for rank, (row, _) in enumerate(ranking, start=1):
             scores[row] = scores.get(row, 0.0) + weight / (k + rank)
     # Ties (equal fused score) are broken by row so results never depend on dict order.
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return by_score(scores.items())
 
 
 def _mask(size: int, rows: np.ndarray | None) -> np.ndarray | None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,11 +53,13 @@ from index.retrieve import (
     Hit,
     SearchResult,
     by_best_sentence,
+    by_score,
     candidate_depth,
     first_per_page,
     fuse_hybrid,
     fusion_candidates,
     resolve_documents,
+    whole_ties,
 )
 from index.store import (
     DocumentEntry,
@@ -71,8 +73,6 @@ from index.store import (
 from ingest.models import Chunk
 
 Ranking = list[tuple[int, float]]
-_TIE_MARGIN = 8
-"""Rows fetched past the depth a ranking keeps, to see whether a run of equal scores is cut."""
 T = TypeVar("T")
 
 
@@ -290,21 +290,18 @@ class Shard:
         if query.mode in (Mode.DENSE, Mode.HYBRID):
             vector = query.query_vector
             assert vector is not None
-            answer.dense.extend(_top(lambda n: self._dense(vector, n, allowed), depth, size))
+            answer.dense.extend(whole_ties(lambda n: self._dense(vector, n, allowed), depth, size))
             if named is not None and len(named):
                 answer.named_dense.extend(
-                    _top(lambda n: self._dense(vector, n, named), depth, size)
+                    whole_ties(lambda n: self._dense(vector, n, named), depth, size)
                 )
         if query.mode in (Mode.BM25, Mode.HYBRID):
             mask = _mask(size, allowed)
-            answer.lexical.extend(
-                _top(lambda n: self._lexical.search(query.question, n, mask), depth, size)
-            )
+            # BM25's top k is already whole, equal scores by row (`index.lexical.best_rows`).
+            answer.lexical.extend(self._lexical.search(query.question, depth, mask))
             if named is not None and len(named):
                 named_mask = _mask(size, named)
-                answer.named_lexical.extend(
-                    _top(lambda n: self._lexical.search(query.question, n, named_mask), depth, size)
-                )
+                answer.named_lexical.extend(self._lexical.search(query.question, depth, named_mask))
         rankings = (answer.dense, answer.lexical, answer.named_dense, answer.named_lexical)
         candidates = fusion_candidates(*rankings)
         if query.mode is Mode.HYBRID:
@@ -332,18 +329,6 @@ class Shard:
             for row, score in zip(found[0], scores[0], strict=True)
             if row >= 0
         ]
-
-
-def _top(search: Callable[[int], Ranking], depth: int, most: int) -> Ranking:
-    """The first `depth` of a ranking by score, then row. FAISS and bm25s order equal scores as
-    they like and cut a run of them anywhere, so fetch until the run at the cut is whole."""
-    fetch = min(depth + _TIE_MARGIN, most)
-    while True:
-        found = search(fetch)
-        whole = len(found) < fetch or fetch >= most
-        if whole or len(found) <= depth or found[-1][1] < found[depth - 1][1]:
-            return _by_score(found)[:depth]
-        fetch = min(2 * fetch, most)
 
 
 def _mask(size: int, rows: npt.NDArray[np.int64] | None) -> npt.NDArray[np.bool_] | None:
@@ -561,7 +546,7 @@ class ShardSearcher:
             named_dense = self._merge(answers, "named_dense", depth)
             named_lexical = self._merge(answers, "named_lexical", depth)
             candidates = fusion_candidates(dense, lexical, named_dense, named_lexical)
-            sentences = _by_score(
+            sentences = by_score(
                 (int(self._global[shard][row]), score)
                 for shard, answer in enumerate(answers)
                 for row, score in answer.sentences.items()
@@ -588,7 +573,7 @@ class ShardSearcher:
 
     def _merge(self, answers: Sequence[ShardAnswer], ranking: str, depth: int) -> Ranking:
         """One ranking from every shard's, by score, ties by row as one index breaks them."""
-        merged = _by_score(
+        merged = by_score(
             (int(self._global[shard][row]), score)
             for shard, answer in enumerate(answers)
             for row, score in getattr(answer, ranking)
@@ -619,41 +604,6 @@ class ShardSearcher:
                 )
             )
         return hits
-
-
-def order_ties_by_row(index: Index) -> None:
-    """Make this loaded index's dense and BM25 top-k list equal scores by row, as the gatherer
-    merges them: the reference a sharded search is compared with. As it ships, FAISS's and
-    bm25s's top-k (an argpartition) order equal scores as they like and cut a run of them
-    anywhere, and BM25 ties are common (same term counts, same length). Searches everything,
-    so it is slow on large indexes; for comparisons only."""
-    vectors, lexical = index.vectors, index.lexical
-    dense_search, lexical_search = vectors.search, lexical.search
-
-    def dense(
-        query: Vectors, k: int, allowed_rows: npt.NDArray[np.int64] | None = None
-    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        scores, rows = dense_search(query, vectors.size, allowed_rows)
-        found = _by_score(
-            (int(row), float(score))
-            for score, row in zip(scores[0], rows[0], strict=True)
-            if row >= 0
-        )[: max(1, min(k, vectors.size))]
-        return (
-            np.array([[score for _, score in found]], dtype=np.float32),
-            np.array([[row for row, _ in found]], dtype=np.int64),
-        )
-
-    def bm25(query: str, k: int, allowed: npt.NDArray[np.bool_] | None = None) -> Ranking:
-        return _by_score(lexical_search(query, lexical.size, allowed))[:k]
-
-    # On the instances: other loaded copies of the same version keep the libraries' order.
-    setattr(vectors, "search", dense)  # noqa: B010
-    setattr(lexical, "search", bm25)  # noqa: B010
-
-
-def _by_score(pairs: Iterable[tuple[int, float]]) -> Ranking:
-    return sorted(pairs, key=lambda item: (-item[1], item[0]))
 
 
 def _ms(started: float) -> float:

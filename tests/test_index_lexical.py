@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.lexical import LexicalIndex
+from index.lexical import LexicalIndex, best_rows
 
 TEXTS = (
     "The regulator checks gas storage every month.",
@@ -113,15 +113,17 @@ def test_an_empty_corpus_finds_nothing_before_and_after_saving(tmp_path: Path) -
 def _through_bm25s(
     index: LexicalIndex, query: str, k: int, allowed: np.ndarray | None
 ) -> list[tuple[int, float]]:
-    """What `search` returned when it called `BM25.retrieve` (before scoring read the matrix)."""
+    """`BM25.retrieve`'s scores for every row, best first and equal scores by row, cut at k:
+    `search` scores as bm25s does and orders as `best_rows` promises."""
     ids = index.query_ids(query)
     if not ids:
         return []
     mask = None if allowed is None else allowed.astype(np.float32)
     rows, scores = index._retriever.retrieve(
-        [ids], k=min(k, index.size), show_progress=False, weight_mask=mask, n_threads=1
+        [ids], k=index.size, show_progress=False, weight_mask=mask, n_threads=1
     )
-    return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
+    found = [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
+    return sorted(found, key=lambda item: (-item[1], item[0]))[:k]
 
 
 def test_search_gives_exactly_what_bm25s_retrieve_gives() -> None:
@@ -138,3 +140,14 @@ def test_search_gives_exactly_what_bm25s_retrieve_gives() -> None:
         for k in (1, 10, 50):
             assert index.search(query, k) == _through_bm25s(index, query, k, None), query
             assert index.search(query, k, allowed) == _through_bm25s(index, query, k, allowed)
+
+
+def test_best_rows_keep_the_k_best_with_equal_scores_in_row_order() -> None:
+    scores = np.array([0.5, 2.0, 0.0, 1.0, 2.0, 1.0, 1.0, 0.0, 3.0], dtype=np.float32)
+    # A run of equal scores (rows 3, 5, 6) is cut at k by row, whatever the partial sort did.
+    assert best_rows(scores, 4).tolist() == [8, 1, 4, 3]
+    assert best_rows(scores, 5).tolist() == [8, 1, 4, 3, 5]
+    # Never a row without a score, however large k is.
+    assert best_rows(scores, 20).tolist() == [8, 1, 4, 3, 5, 6, 0]
+    assert best_rows(np.zeros(5, dtype=np.float32), 3).tolist() == []
+    assert best_rows(scores[::-1].copy(), 2).tolist() == [0, 4]

@@ -11,7 +11,7 @@ import pytest
 
 import index.retrieve as index_retrieve
 from index.modes import Mode
-from index.retrieve import NAMED_WEIGHT, RRF_K, SENTENCE_WEIGHT, Hit, Retriever
+from index.retrieve import NAMED_WEIGHT, RRF_K, SENTENCE_WEIGHT, Hit, Retriever, whole_ties
 from index.store import Index, UnknownDocumentError
 from index.update import update_index
 from tests.fakes import CHUNKING, FakeEmbedder, build_index, fake_document
@@ -118,7 +118,6 @@ def test_hybrid_fuses_dense_bm25_and_best_sentence_rankings_by_reciprocal_rank(
     dense = retriever.search(question, k=everything, mode=Mode.DENSE).hits
     lexical = retriever.search(question, k=everything, mode=Mode.BM25).hits
     sentences = _best_sentence_ranking(index, set(_rows(dense)) | set(_rows(lexical)), question)
-    assert sentences != _rows(dense)  # a chunk's best sentence ranks it otherwise
     assert retriever.named_documents(question) == named
     named_dense = named_lexical = []
     if named:
@@ -139,6 +138,8 @@ def test_hybrid_fuses_dense_bm25_and_best_sentence_rankings_by_reciprocal_rank(
         for rank, row in enumerate(ranking, start=1):
             fused[row] = fused.get(row, 0.0) + weight / (RRF_K + rank)
     expected = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+    # The fused scores count the best-sentence ranking: leaving it out would change them.
+    assert sentences and SENTENCE_WEIGHT > 0
 
     hybrid = retriever.search(question, k=everything, mode=Mode.HYBRID).hits
 
@@ -349,3 +350,22 @@ def test_hybrid_prefers_the_filing_the_question_names(filings: Index) -> None:
         assert retriever.search(question, k=1, mode=mode).hits[0].file_name == "ACME_2022_10K.txt"
     chosen = retriever.search(question, k=5, documents=["ACME_2022_10K.txt"]).hits
     assert {hit.file_name for hit in chosen} == {"ACME_2022_10K.txt"}
+
+
+def test_whole_ties_fetch_past_a_cut_run_of_equal_scores_and_order_it_by_row() -> None:
+    """FAISS returns equal scores in any order and may cut their run anywhere: the ranking kept
+    is the same as if it had ordered everything by score, then row."""
+    scores = [0.9] + [0.5] * 20 + [0.1] * 3
+    # The library's order: the tied rows backwards, so a cut at the depth keeps the highest rows.
+    library_order = [0, *range(20, 0, -1), 21, 22, 23]
+    asked: list[int] = []
+
+    def search(count: int) -> list[tuple[int, float]]:
+        asked.append(count)
+        return [(row, scores[row]) for row in library_order[:count]]
+
+    kept = whole_ties(search, 5, len(scores))
+
+    assert kept == [(0, 0.9), (1, 0.5), (2, 0.5), (3, 0.5), (4, 0.5)]
+    assert asked[-1] > 21, "the whole run of 0.5 was fetched before it was cut"
+    assert whole_ties(search, 3, 2) == [(0, 0.9), (20, 0.5)]  # all there is

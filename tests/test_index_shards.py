@@ -15,7 +15,7 @@ import pytest
 from index.embedder import Vectors
 from index.modes import Mode
 from index.retrieve import Hit, Retriever
-from index.shards import ShardSearcher, order_ties_by_row, shard_of, split_index
+from index.shards import ShardSearcher, shard_of, split_index
 from index.store import Index, current_version
 from tests.fakes import FakeEmbedder, build_index
 
@@ -118,18 +118,6 @@ def sharded(
         yield searcher
 
 
-@pytest.fixture(scope="module")
-def canonical(index: Index) -> Iterator[Retriever]:
-    """The reference: one index whose dense and BM25 rankings order equal scores by row
-    (`order_ties_by_row` says why), loaded beside the one as it ships."""
-    version = current_version(index.directory.parent)
-    assert version is not None
-    loaded = Index(version, index.manifest)
-    order_ties_by_row(loaded)
-    yield Retriever(loaded, ProjectionEmbedder())
-    loaded.close()
-
-
 def _same_hits(sharded: list[Hit], whole: list[Hit]) -> None:
     assert [h.row for h in sharded] == [h.row for h in whole]
     assert [h.chunk for h in sharded] == [h.chunk for h in whole]
@@ -160,44 +148,31 @@ def test_documents_are_split_whole_and_every_shard_holds_some(
 @pytest.mark.parametrize("distinct_pages", [False, True], ids=["chunks", "pages"])
 @pytest.mark.parametrize("mode", [Mode.HYBRID, Mode.DENSE, Mode.BM25], ids=lambda m: m.value)
 def test_search_over_shards_equals_one_index(
-    canonical: Retriever, sharded: ShardSearcher, mode: Mode, distinct_pages: bool
+    retriever: Retriever, sharded: ShardSearcher, mode: Mode, distinct_pages: bool
 ) -> None:
     for question in QUESTIONS:
         for k in (10, 30):
-            whole = canonical.search(question, k=k, mode=mode, distinct_pages=distinct_pages)
+            whole = retriever.search(question, k=k, mode=mode, distinct_pages=distinct_pages)
             hits = sharded.search(question, k=k, mode=mode, distinct_pages=distinct_pages).hits
             _same_hits(hits, whole.hits)
-    named = [q for q in QUESTIONS if canonical.named_documents(q)]
+    named = [q for q in QUESTIONS if retriever.named_documents(q)]
     assert len(named) == 3
-    assert all(sharded.named_documents(q) == canonical.named_documents(q) for q in named)
-
-
-@pytest.mark.parametrize("mode", [Mode.DENSE, Mode.BM25], ids=lambda m: m.value)
-def test_the_reference_only_orders_ties(
-    canonical: Retriever, retriever: Retriever, mode: Mode
-) -> None:
-    """The row-ordered index scores as the index as it ships, place by place: only rows of equal
-    score may trade places."""
-    for question in QUESTIONS:
-        for k in (10, 50):
-            whole = retriever.search(question, k=k, mode=mode).hits
-            ordered = canonical.search(question, k=k, mode=mode).hits
-            assert [h.score for h in ordered] == [h.score for h in whole]
+    assert all(sharded.named_documents(q) == retriever.named_documents(q) for q in named)
 
 
 def test_a_document_filter_over_shards_equals_one_index(
-    canonical: Retriever, sharded: ShardSearcher
+    retriever: Retriever, sharded: ShardSearcher
 ) -> None:
     names = ["Borealis_2022_filing.txt", "Elgin_2018_filing.txt"]
     for question in QUESTIONS[:6]:
-        whole = canonical.search(question, k=10, documents=names).hits
+        whole = retriever.search(question, k=10, documents=names).hits
         hits = sharded.search(question, k=10, documents=names).hits
         assert {h.file_name for h in hits} <= set(names)
         _same_hits(hits, whole)
 
 
 def test_shards_scoring_bm25_with_their_own_statistics_rank_differently(
-    canonical: Retriever, shard_roots: dict[int, list[Path]]
+    retriever: Retriever, shard_roots: dict[int, list[Path]]
 ) -> None:
     """The mutation the design guards against: a shard's own IDF and average length give other
     scores than the collection's, so a gatherer must not merge them as they are."""
@@ -207,19 +182,19 @@ def test_shards_scoring_bm25_with_their_own_statistics_rank_differently(
     ) as local:
         differing = 0
         for question in QUESTIONS:
-            whole = canonical.search(question, k=10).hits
+            whole = retriever.search(question, k=10).hits
             hits = local.search(question, k=10).hits
             differing += [h.row for h in hits] != [h.row for h in whole]
     assert differing >= len(QUESTIONS) // 2
     with ShardSearcher(roots, ProjectionEmbedder(), processes=False) as collection:
         for question in QUESTIONS:
             _same_hits(
-                collection.search(question, k=10).hits, canonical.search(question, k=10).hits
+                collection.search(question, k=10).hits, retriever.search(question, k=10).hits
             )
 
 
 def test_empty_shards_answer_nothing_and_change_nothing(
-    index: Index, canonical: Retriever, tmp_path: Path
+    index: Index, retriever: Retriever, tmp_path: Path
 ) -> None:
     """More shards than documents: hashing leaves some empty, and the result stays the same."""
     roots = [tmp_path / f"shard-{n}" for n in range(2 * len(_files()))]
@@ -227,4 +202,4 @@ def test_empty_shards_answer_nothing_and_change_nothing(
     with ShardSearcher(roots, ProjectionEmbedder(), processes=False) as sharded:
         assert 0 in sharded.shard_sizes
         for question in QUESTIONS[:4]:
-            _same_hits(sharded.search(question, k=10).hits, canonical.search(question, k=10).hits)
+            _same_hits(sharded.search(question, k=10).hits, retriever.search(question, k=10).hits)
