@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     """Web origins allowed to call the API from a browser; empty means none (a preflight gets
     403)."""
     audit: bool = True
-    """Keep the audit log (the data root's `audit/`). Off only to measure what it costs
+    """Keep the audit log (in `audit_dir`). Off only to measure what it costs
     (`bench/auth_audit.py`) or in development: a deployment keeps it on."""
     audit_dir: Path | None = None
     """Where the audit log's monthly files go; unset means the data root's `audit/`. A volume of

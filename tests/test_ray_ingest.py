@@ -136,12 +136,15 @@ def fake_ingester(workers: RayWorkers | None = None) -> Ingester:
     )
 
 
-def fake_workers(factory: Fake, max_restarts: int = 2, batch_seconds: float = 600) -> RayWorkers:
+def fake_workers(
+    factory: Fake, max_restarts: int = 2, batch_seconds: float = 600, resubmissions: int = 3
+) -> RayWorkers:
     return RayWorkers(
         RayEmbedding(
             factory,
             FakeEmbedder().identity,
             max_restarts=max_restarts,
+            resubmissions=resubmissions,
             batch_seconds=batch_seconds,
         )
     )
@@ -273,8 +276,10 @@ def test_a_hung_worker_is_replaced_and_its_batch_embedded_elsewhere(
     """A worker that never returns its batch is alive to Ray, so Ray never retries it; past the
     time allowed it is killed and its batch goes to a new worker."""
     hang = tmp_path / "hung"
-    # The other batches take milliseconds; should one ever take 5 s here, it is only resubmitted.
-    workers = fake_workers(Fake(hang=hang), batch_seconds=5)
+    # The other batches take milliseconds. On a machine slow enough for one to take 10 s, it is
+    # only resubmitted too, and the allowance of resubmissions covers many such: the outcome
+    # does not depend on the machine's speed, only the time the test takes.
+    workers = fake_workers(Fake(hang=hang), batch_seconds=10, resubmissions=20)
     ingest(fake_ingester(), tmp_path / "local", files)
 
     ingest(fake_ingester(workers), tmp_path / "ray", files)
